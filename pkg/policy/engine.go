@@ -1,0 +1,300 @@
+// Package policy compiles canarygate's Rego policies once and evaluates them
+// per admission request. The Go side supplies the facts (the input document
+// built by package validate); the policies decide.
+package policy
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io/fs"
+	"path"
+	"sort"
+	"strings"
+
+	"github.com/open-policy-agent/opa/v1/ast"
+	"github.com/open-policy-agent/opa/v1/rego"
+	"github.com/open-policy-agent/opa/v1/storage"
+	"github.com/open-policy-agent/opa/v1/storage/inmem"
+	"github.com/open-policy-agent/opa/v1/util"
+
+	"github.com/canarygate/canarygate/pkg/canary"
+	"github.com/canarygate/canarygate/policies"
+)
+
+// DecisionQuery is the rule every evaluation reads: the set of decision items
+// of the built-in and platform rules with their endpoint and enforcement.
+const DecisionQuery = "data.canarygate.builtin.main.decision"
+
+// Endpoints a code belongs to.
+const (
+	EndpointGate = "gate"
+	EndpointLint = "lint"
+)
+
+// Enforcements of a code.
+const (
+	EnforceDeny   = "deny"
+	EnforceWarn   = "warn"
+	EnforceDryRun = "dryrun"
+)
+
+// ErrLoad is wrapped by every error that prevents a policy set from loading.
+var ErrLoad = errors.New("policy set does not load")
+
+// Item is one decision a policy made about an object.
+type Item struct {
+	Code        string `json:"code"`
+	Message     string `json:"message"`
+	Field       string `json:"field,omitempty"`
+	Endpoint    string `json:"endpoint"`
+	Enforcement string `json:"enforcement"`
+	// Origin is "builtin" or "ext/<name>" for platform rules.
+	Origin string `json:"origin,omitempty"`
+}
+
+// Source is one set of policy modules and data.
+type Source struct {
+	// Name identifies the source in errors (a path or "builtin").
+	Name string
+	// Modules maps a file name to Rego source.
+	Modules map[string]string
+	// Data is merged into the data document at its root.
+	Data map[string]any
+}
+
+// Options selects the policy sources an Engine loads.
+type Options struct {
+	// Builtin loads the embedded built-in policies. Turning them off is for
+	// platform teams that replace every rule; the defaults data stays loaded
+	// because the entry point and config merging read it.
+	Builtin bool
+	// Sources are platform policy sources loaded next to the built-ins.
+	Sources []Source
+}
+
+// Engine is a compiled policy set, safe for concurrent use.
+type Engine struct {
+	query    rego.PreparedEvalQuery
+	compiler *ast.Compiler
+	store    storage.Store
+	modules  map[string]*ast.Module
+	codes    map[string]Code
+}
+
+// Code is the documented metadata of a built-in code.
+type Code struct {
+	Endpoint    string `json:"endpoint"`
+	Enforcement string `json:"enforcement"`
+	Title       string `json:"title"`
+}
+
+// Builtin returns the embedded built-in policies as a Source; with tests
+// false, `_test.rego` modules are left out.
+func Builtin(tests bool) (Source, error) {
+	src := Source{Name: "builtin", Modules: map[string]string{}, Data: map[string]any{}}
+	entries, err := fs.ReadDir(policies.FS, ".")
+	if err != nil {
+		return src, fmt.Errorf("%w: reading embedded policies: %w", ErrLoad, err)
+	}
+	for _, e := range entries {
+		name := e.Name()
+		raw, err := fs.ReadFile(policies.FS, name)
+		if err != nil {
+			return src, fmt.Errorf("%w: reading embedded %s: %w", ErrLoad, name, err)
+		}
+		switch path.Ext(name) {
+		case ".rego":
+			if !tests && strings.HasSuffix(name, "_test.rego") {
+				continue
+			}
+			src.Modules["policies/"+name] = string(raw)
+		case ".json":
+			var doc map[string]any
+			if err := util.UnmarshalJSON(raw, &doc); err != nil {
+				return src, fmt.Errorf("%w: policies/%s: %w", ErrLoad, name, err)
+			}
+			if err := merge(src.Data, doc, ""); err != nil {
+				return src, fmt.Errorf("%w: policies/%s: %w", ErrLoad, name, err)
+			}
+		}
+	}
+	if err := merge(src.Data, map[string]any{"canarygate": map[string]any{"builtin": map[string]any{"vocab": canary.Vocabulary()}}}, ""); err != nil {
+		return src, fmt.Errorf("%w: vocabulary: %w", ErrLoad, err)
+	}
+	return src, nil
+}
+
+// Load compiles the selected sources once. It returns an error wrapping
+// ErrLoad that names the file and position of the first Rego error.
+func Load(ctx context.Context, opts Options) (*Engine, error) {
+	return load(ctx, opts, false)
+}
+
+func load(ctx context.Context, opts Options, tests bool) (*Engine, error) {
+	builtin, err := Builtin(tests)
+	if err != nil {
+		return nil, err
+	}
+	if !opts.Builtin {
+		// Keep the entry point, the config merging and the data; drop rules.
+		kept := map[string]string{}
+		for name, src := range builtin.Modules {
+			if name == "policies/main.rego" || name == "policies/config.rego" {
+				kept[name] = src
+			}
+		}
+		builtin.Modules = kept
+	}
+	sources := append([]Source{builtin}, opts.Sources...)
+
+	modules := map[string]*ast.Module{}
+	data := map[string]any{}
+	for _, s := range sources {
+		for name, text := range s.Modules {
+			if _, dup := modules[name]; dup {
+				return nil, fmt.Errorf("%w: module %s is provided twice (second by %s)", ErrLoad, name, s.Name)
+			}
+			m, err := ast.ParseModuleWithOpts(name, text, ast.ParserOptions{RegoVersion: ast.RegoV1})
+			if err != nil {
+				return nil, fmt.Errorf("%w: %w", ErrLoad, err)
+			}
+			modules[name] = m
+		}
+		if err := merge(data, s.Data, ""); err != nil {
+			return nil, fmt.Errorf("%w: data of %s: %w", ErrLoad, s.Name, err)
+		}
+	}
+
+	compiler := ast.NewCompiler().WithEnablePrintStatements(tests)
+	compiler.Compile(modules)
+	if compiler.Failed() {
+		return nil, fmt.Errorf("%w: %w", ErrLoad, compiler.Errors)
+	}
+	store := inmem.NewFromObject(data)
+	e := &Engine{compiler: compiler, store: store, modules: modules, codes: map[string]Code{}}
+	if err := e.readCodes(data); err != nil {
+		return nil, err
+	}
+	if tests {
+		return e, nil
+	}
+	q, err := rego.New(
+		rego.Query(DecisionQuery),
+		rego.Compiler(compiler),
+		rego.Store(store),
+	).PrepareForEval(ctx)
+	if err != nil {
+		return nil, fmt.Errorf("%w: preparing %s: %w", ErrLoad, DecisionQuery, err)
+	}
+	e.query = q
+	return e, nil
+}
+
+func (e *Engine) readCodes(data map[string]any) error {
+	cg, _ := data["canarygate"].(map[string]any)
+	b, _ := cg["builtin"].(map[string]any)
+	codes, _ := b["codes"].(map[string]any)
+	raw, err := json.Marshal(codes)
+	if err != nil {
+		return fmt.Errorf("%w: codes table: %w", ErrLoad, err)
+	}
+	if err := util.UnmarshalJSON(raw, &e.codes); err != nil {
+		return fmt.Errorf("%w: codes table: %w", ErrLoad, err)
+	}
+	return nil
+}
+
+// Codes returns the documented built-in codes.
+func (e *Engine) Codes() map[string]Code { return e.codes }
+
+// Evaluate returns the decision items for one input document. The input
+// must already be an ast.Value (see ToValue) so it is not re-parsed per
+// evaluation. Items are sorted by code, field and message so output is
+// stable. An evaluation error is returned as is: callers on the gate deny.
+func (e *Engine) Evaluate(ctx context.Context, input ast.Value) ([]Item, error) {
+	rs, err := e.query.Eval(ctx, rego.EvalParsedInput(input))
+	if err != nil {
+		return nil, fmt.Errorf("evaluating policies: %w", err)
+	}
+	if len(rs) == 0 || len(rs[0].Expressions) == 0 {
+		return nil, nil
+	}
+	set, ok := rs[0].Expressions[0].Value.([]any)
+	if !ok {
+		return nil, fmt.Errorf("evaluating policies: %s is %T, want a set", DecisionQuery, rs[0].Expressions[0].Value)
+	}
+	items := make([]Item, 0, len(set))
+	for _, v := range set {
+		obj, ok := v.(map[string]any)
+		if !ok {
+			return nil, fmt.Errorf("evaluating policies: decision item is %T, want an object", v)
+		}
+		it := Item{
+			Code:        str(obj["code"]),
+			Message:     str(obj["message"]),
+			Field:       str(obj["field"]),
+			Endpoint:    str(obj["endpoint"]),
+			Enforcement: str(obj["enforcement"]),
+			Origin:      str(obj["origin"]),
+		}
+		if it.Code == "" {
+			return nil, fmt.Errorf("evaluating policies: a decision item from %s has no code: %v", it.Origin, obj)
+		}
+		switch it.Enforcement {
+		case EnforceDeny, EnforceWarn, EnforceDryRun:
+		default:
+			// A misspelt enforcement must not weaken a rule.
+			it.Enforcement = EnforceDeny
+		}
+		if it.Endpoint != EndpointLint {
+			it.Endpoint = EndpointGate
+		}
+		items = append(items, it)
+	}
+	sort.Slice(items, func(i, j int) bool {
+		a, b := items[i], items[j]
+		if a.Code != b.Code {
+			return a.Code < b.Code
+		}
+		if a.Field != b.Field {
+			return a.Field < b.Field
+		}
+		return a.Message < b.Message
+	})
+	return items, nil
+}
+
+// ToValue converts a Go value (maps, slices, strings, numbers, bools, nil,
+// or anything JSON-marshalable) to an ast.Value for Evaluate.
+func ToValue(input any) (ast.Value, error) {
+	return ast.InterfaceToValue(input)
+}
+
+func str(v any) string {
+	s, _ := v.(string)
+	return s
+}
+
+// merge deep-merges src into dst; two different leaves at one path are an
+// error naming the path, because OPA refuses the same conflict.
+func merge(dst, src map[string]any, at string) error {
+	for k, v := range src {
+		p := at + "/" + k
+		existing, ok := dst[k]
+		if !ok {
+			dst[k] = v
+			continue
+		}
+		em, eok := existing.(map[string]any)
+		vm, vok := v.(map[string]any)
+		if !eok || !vok {
+			return fmt.Errorf("conflicting values at %s", p)
+		}
+		if err := merge(em, vm, p); err != nil {
+			return err
+		}
+	}
+	return nil
+}

@@ -1,0 +1,31 @@
+# The entry point the engine queries: every decision item of the built-in
+# rules and of the platform rules, each with the endpoint it belongs to and
+# the enforcement that applies to it in the request's namespace.
+package canarygate.builtin.main
+
+import data.canarygate.builtin.config
+
+# Built-in rules live in packages canarygate.builtin.rules.<area>, each
+# defining a set `items` of {code, message, field}.
+builtin contains object.union(item, {
+	"endpoint": object.get(data.canarygate.builtin.codes, [item.code, "endpoint"], "gate"),
+	"origin": "builtin",
+}) if {
+	some item in data.canarygate.builtin.rules[_].items
+}
+
+# Platform rules live in packages canarygate.ext.<name> and emit the same
+# items through a set named `items`; they may say which endpoint they belong
+# to and default to the gate (fail closed).
+ext contains object.union(
+	object.union({"endpoint": "gate"}, item),
+	{"origin": concat("/", ["ext", name])},
+) if {
+	some name
+	some item in data.canarygate.ext[name].items
+}
+
+# decision is the set of items with their enforcement: deny, warn or dryrun.
+decision contains object.union(item, {"enforcement": config.enforcement(item.code)}) if {
+	some item in builtin | ext
+}
