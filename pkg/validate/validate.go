@@ -1,0 +1,67 @@
+// Package validate turns an admission request and the facts around it into
+// the policy input document, evaluates the policies, and returns the
+// decision of each validating endpoint. It is shared by the webhook and by
+// `canarygate check`, so both decide identically.
+package validate
+
+import (
+	"context"
+	"fmt"
+	"time"
+
+	"github.com/canarygate/canarygate/pkg/facts"
+	"github.com/canarygate/canarygate/pkg/policy"
+)
+
+// Validator evaluates requests with one compiled policy set.
+type Validator struct {
+	Engine  *policy.Engine
+	Builder Builder
+}
+
+// Decision is the outcome of validating one request on both endpoints.
+type Decision struct {
+	// Items are every decision item, with endpoint and enforcement.
+	Items []policy.Item
+	// Input is the document the policies saw.
+	Input *Input
+}
+
+// Validate builds the input and evaluates the policies. A malformed request
+// or an evaluation error is returned as an error; callers on the gate deny
+// on it (fail closed), callers on lint allow with a warning.
+func (v *Validator) Validate(ctx context.Context, req Request, before, after facts.Reader, now time.Time) (Decision, error) {
+	in, err := v.Builder.Build(ctx, req, before, after, now)
+	if err != nil {
+		return Decision{}, err
+	}
+	val, err := policy.ToValue(in)
+	if err != nil {
+		return Decision{Input: in}, fmt.Errorf("encoding policy input: %w", err)
+	}
+	items, err := v.Engine.Evaluate(ctx, val)
+	if err != nil {
+		return Decision{Input: in}, err
+	}
+	return Decision{Items: items, Input: in}, nil
+}
+
+// Denials returns the items enforced as deny on an endpoint ("" for both).
+func (d Decision) Denials(endpoint string) []policy.Item {
+	return d.filter(endpoint, policy.EnforceDeny)
+}
+
+// Warnings returns the items enforced as warn on an endpoint ("" for both).
+func (d Decision) Warnings(endpoint string) []policy.Item {
+	return d.filter(endpoint, policy.EnforceWarn)
+}
+
+func (d Decision) filter(endpoint, enforcement string) []policy.Item {
+	var out []policy.Item
+	for _, it := range d.Items {
+		if it.Enforcement == enforcement && (endpoint == "" || it.Endpoint == endpoint) {
+			out = append(out, it)
+		}
+	}
+	return out
+}
