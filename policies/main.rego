@@ -25,7 +25,28 @@ ext contains object.union(
 	some item in data.canarygate.ext[name].items
 }
 
+# Stamp codes are never overridable: break-glass is for traffic decisions,
+# not for forging who verified what.
+not_overridable := {"CG401"}
+
+overridden(item) if {
+	data.canarygate.builtin.rules.gate.override
+	item.endpoint == "gate"
+	not item.code in not_overridable
+	config.enforcement(item.code) == "deny"
+}
+
 # decision is the set of items with their enforcement: deny, warn or dryrun.
+# Under a break-glass override (CG306) gate denials become warnings.
 decision contains object.union(item, {"enforcement": config.enforcement(item.code)}) if {
 	some item in builtin | ext
+	not overridden(item)
+}
+
+decision contains object.union(item, {
+	"enforcement": "warn",
+	"message": concat("", ["overridden: ", item.message]),
+}) if {
+	some item in builtin | ext
+	overridden(item)
 }

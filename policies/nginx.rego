@@ -82,7 +82,7 @@ items contains lib.item("CG102", lib.annotation_field(key), msg) if {
 	not lib.plain_int(v)
 	msg := sprintf(
 		"%s %q is not a plain non-negative integer; %s; write digits only, e.g. %q",
-		[short(key), v, atoi_reading(v, "0 (no traffic to the canary)"), digits_hint(v, "10")],
+		[short(key), v, atoi_reading(v, "0 (no traffic to the canary)", "no traffic to the canary"), digits_hint(v, "10")],
 	)
 }
 
@@ -93,15 +93,18 @@ items contains lib.item("CG103", lib.annotation_field(key), msg) if {
 	not lib.plain_int(v)
 	msg := sprintf(
 		"%s %q is not a plain non-negative integer; %s; write digits only, e.g. %q, or omit it for percentages",
-		[short(key), v, atoi_reading(v, "100"), digits_hint(v, "100")],
+		[short(key), v, atoi_reading(v, "100", "treated as 100"), digits_hint(v, "100")],
 	)
 }
 
 # atoi_reading says what ingress-nginx makes of a value that is not a plain
 # integer: Go's Atoi accepts a sign (ref: "-5 ... accepted as written"),
 # anything else falls back to the default (ref: "uses the default").
-atoi_reading(v, fallback) := sprintf("ingress-nginx would read it as %s", [trim_prefix(v, "+")]) if {
-	regex.match(`^[+-][0-9]+$`, v)
+# negative is what a negative number means for this annotation.
+atoi_reading(v, fallback, negative) := sprintf("ingress-nginx would read it as %s (%s)", [v, negative]) if {
+	regex.match(`^-[0-9]+$`, v)
+} else := sprintf("ingress-nginx would read it as %s", [trim_prefix(v, "+")]) if {
+	regex.match(`^\+[0-9]+$`, v)
 } else := sprintf("ingress-nginx would silently use %s", [fallback])
 
 # digits_hint proposes the digits the writer most likely meant ("50%" → "50"),
@@ -167,29 +170,30 @@ items contains lib.item(rule.code, lib.annotation_field(key), msg) if {
 	some key, rule in basic_rules
 	v := annotations[key]
 	not regex.match(vocab.charset_basic, v)
-	msg := charset_message(key, v, vocab.charset_basic, rule.effect)
+	msg := basic_message(key, v, rule.effect)
 }
+
+# basic_message: spaces alone get their own wording. ingress-nginx v1.15
+# validates these three annotations with spaces removed
+# (ValidateRegex(BasicCharsRegex, true) in canary/main.go) and then trims the
+# value (pkg/canary FromNginx), so it keeps a different value rather than
+# dropping it; canarygate still rejects spaces.
+basic_message(key, v, effect) := msg if {
+	outside(vocab.charset_basic, v) == " "
+	msg := sprintf(
+		"%s %q contains spaces; ingress-nginx trims the ends and keeps inner spaces, so it would not match what is written; remove the spaces",
+		[short(key), v],
+	)
+} else := charset_message(key, v, vocab.charset_basic, effect)
 
 # outside lists, sorted, the characters of v that charset (a "^[…]*$" class
 # from the vocabulary) does not admit.
 outside(charset, v) := concat("", sort({c | some c in split(v, ""); not regex.match(charset, c)}))
 
-# charset_message: spaces alone get their own wording, because ingress-nginx
-# checks these values with spaces removed and then trims them (pkg/canary
-# FromNginx), so the value it uses differs from the one written rather than
-# being dropped.
-charset_message(key, v, charset, effect) := msg if {
-	outside(charset, v) == " "
-	msg := sprintf(
-		"%s %q contains spaces; ingress-nginx trims the ends and keeps inner spaces, so it would not match what is written; remove the spaces",
-		[short(key), v],
-	)
-} else := msg if {
-	msg := sprintf(
-		"%s %q contains %q, outside the characters ingress-nginx accepts; %s; use only characters matching %s",
-		[short(key), v, outside(charset, v), effect, charset],
-	)
-}
+charset_message(key, v, charset, effect) := sprintf(
+	"%s %q contains %q, outside the characters ingress-nginx accepts; %s; use only characters matching %s",
+	[short(key), v, outside(charset, v), effect, charset],
+)
 
 # ---------------------------------------------------------------- CG109
 
@@ -234,22 +238,23 @@ pcre_rewrites := {
 re2_rewrite(p) := regex.replace(strings.replace_n(pcre_rewrites, p), `\\[1-9]`, "")
 
 # pcre_features names the PCRE-only constructs p uses, for the message.
-pcre_features(p) := concat(", ", sort(
-	{name |
-		some marker, name in {
-			"(?=": "lookahead (?=",
-			"(?!": "negative lookahead (?!",
-			"(?<=": "lookbehind (?<=",
-			"(?<!": "negative lookbehind (?<!",
-			"(?>": "atomic group (?>",
-			"*+": "possessive *+",
-			"++": "possessive ++",
-			"?+": "possessive ?+",
-			"}+": "possessive }+",
-		}
-		contains(p, marker)
-	} | {"backreference" | regex.match(`\\[1-9]`, strings.replace_n({`\\`: "b"}, p))},
-))
+pcre_features(p) := concat(", ", sort(pcre_markers_in(p) | backreferences_in(p)))
+
+pcre_markers := {
+	"(?=": "lookahead (?=",
+	"(?!": "negative lookahead (?!",
+	"(?<=": "lookbehind (?<=",
+	"(?<!": "negative lookbehind (?<!",
+	"(?>": "atomic group (?>",
+	"*+": "possessive *+",
+	"++": "possessive ++",
+	"?+": "possessive ?+",
+	"}+": "possessive }+",
+}
+
+pcre_markers_in(p) := {name | some marker, name in pcre_markers; contains(p, marker)}
+
+backreferences_in(p) := {"backreference" | regex.match(`\\[1-9]`, strings.replace_n({`\\`: "b"}, p))}
 
 pattern_pcre_only(p) if {
 	not regex.is_valid(p)
@@ -289,10 +294,14 @@ items contains lib.item("CG112", lib.annotation_field(vocab.nginx_canary), msg) 
 	present := sort({short(k) | some k in strategy_keys; has(k)})
 	count(present) > 0
 	msg := sprintf(
-		"%s set but %s; ingress-nginx ignores them and serves this Ingress as a second main route for the same host/path; set %s: \"true\" to make it a canary, or remove them",
-		[concat(", ", present), canary_state, vocab.nginx_canary],
+		"%s %s set but %s; ingress-nginx then ignores the canary settings and serves this Ingress as a second main route for the same host/path; set %s: \"true\" to make it a canary, or remove the canary settings",
+		[concat(", ", present), plural_verb(present), canary_state, vocab.nginx_canary],
 	)
 }
+
+plural_verb(list) := "is" if count(list) == 1
+
+else := "are"
 
 canary_state := sprintf("%s is not set", [short(vocab.nginx_canary)]) if {
 	not has(vocab.nginx_canary)
@@ -301,9 +310,11 @@ canary_state := sprintf("%s is not set", [short(vocab.nginx_canary)]) if {
 # ---------------------------------------------------------------- CG113
 
 # ref: "No other canary annotation exists; any other canary-… key is a typo."
+# Annotation keys are case-sensitive, so a key that differs only in case is
+# a typo too.
 items contains lib.item("CG113", lib.annotation_field(key), msg) if {
 	some key, _ in annotations
-	startswith(key, vocab.nginx_canary)
+	startswith(lower(key), vocab.nginx_canary)
 	not key in {k | some k in vocab.nginx_canary_keys}
 	msg := sprintf(
 		"%q is not an ingress-nginx annotation and would be ignored; did you mean %q?",
@@ -370,10 +381,13 @@ items contains lib.item("CG115", lib.annotation_field(key), msg) if {
 # turned into _ … a request that itself sends a name containing _ is dropped
 # by nginx unless enable-underscores-in-headers is on (off by default) — an
 # underscore in the configured name is confusing rather than wrong: warn."
+# A name outside the character set is CG106 (nginx drops it), so the advice
+# about "-" is only given for names nginx keeps.
 items contains lib.item("CG116", lib.annotation_field(key), msg) if {
 	key := vocab.nginx_header
 	v := annotations[key]
 	contains(v, "_")
+	regex.match(vocab.charset_basic, v)
 	msg := sprintf(
 		"%s %q contains \"_\"; nginx matches \"-\" and \"_\" alike and by default drops request headers whose names contain \"_\", so clients must send %q; write %q",
 		[short(key), v, replace(v, "_", "-"), replace(v, "_", "-")],

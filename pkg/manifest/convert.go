@@ -24,6 +24,9 @@ type converter struct {
 	// active holds the anchored nodes being converted, to catch an alias that
 	// refers to its own ancestor.
 	active map[*yaml.Node]bool
+	// expanding is the line of the outermost alias being expanded, where a
+	// user can see the expansion that is too large; 0 outside aliases.
+	expanding int
 }
 
 // aliasAllowance is how many values aliases may add beyond the size of the
@@ -35,10 +38,14 @@ func newConverter(inputSize int) *converter {
 }
 
 // value converts n.
-func (c *converter) value(n *yaml.Node) (any, error) {
+func (c *converter) value(n *yaml.Node) (any, *lineError) {
 	c.budget--
 	if c.budget < 0 {
-		return nil, &lineError{line: n.Line, reason: "aliases expand to too many values; this looks like an alias bomb"}
+		line := c.expanding
+		if line == 0 {
+			line = n.Line
+		}
+		return nil, &lineError{line: line, reason: "aliases expand to too many values; this looks like an alias bomb"}
 	}
 	if n.Kind == yaml.AliasNode {
 		return c.alias(n)
@@ -71,12 +78,16 @@ func (c *converter) value(n *yaml.Node) (any, error) {
 }
 
 // alias converts the node an alias refers to.
-func (c *converter) alias(n *yaml.Node) (any, error) {
+func (c *converter) alias(n *yaml.Node) (any, *lineError) {
 	if n.Alias == nil {
 		return nil, &lineError{line: n.Line, reason: fmt.Sprintf("invalid YAML: alias *%s refers to no anchor", n.Value)}
 	}
 	if c.active[n.Alias] {
 		return nil, &lineError{line: n.Line, reason: fmt.Sprintf("invalid YAML: alias *%s refers to a value that contains it", n.Value)}
+	}
+	if c.expanding == 0 {
+		c.expanding = n.Line
+		defer func() { c.expanding = 0 }()
 	}
 	return c.value(n.Alias)
 }
@@ -84,7 +95,7 @@ func (c *converter) alias(n *yaml.Node) (any, error) {
 // mapping converts a mapping. Explicit keys win over merged ones ("<<"), and
 // an earlier merge source wins over a later one, as the YAML merge key spec
 // says and yaml.v3 does.
-func (c *converter) mapping(n *yaml.Node) (map[string]any, error) {
+func (c *converter) mapping(n *yaml.Node) (map[string]any, *lineError) {
 	m := make(map[string]any, len(n.Content)/2)
 	keyLines := make(map[string]int, len(n.Content)/2)
 	var merges []*yaml.Node
@@ -134,7 +145,7 @@ func (c *converter) mapping(n *yaml.Node) (map[string]any, error) {
 
 // mappingKey returns the string a key node holds; JSON, and so Kubernetes,
 // has only string keys.
-func mappingKey(n, resolved *yaml.Node) (string, error) {
+func mappingKey(n, resolved *yaml.Node) (string, *lineError) {
 	if resolved.Kind == yaml.ScalarNode && resolved.ShortTag() == "!!str" {
 		return resolved.Value, nil
 	}
@@ -157,7 +168,7 @@ func resolve(n *yaml.Node) *yaml.Node {
 // integers become int64 (float64 beyond its range, as Kubernetes' own JSON
 // decoding does), timestamps and binary data keep their text, and a scalar
 // with an unknown tag (!Ref x) is its text.
-func scalar(n *yaml.Node) (any, error) {
+func scalar(n *yaml.Node) (any, *lineError) {
 	tag := n.ShortTag()
 	switch tag {
 	case "!!null":
@@ -168,7 +179,7 @@ func scalar(n *yaml.Node) (any, error) {
 	}
 	var v any
 	if err := n.Decode(&v); err != nil {
-		return nil, &lineError{line: n.Line, reason: fmt.Sprintf("%q is not %s", n.Value, typeName(tag))}
+		return nil, &lineError{line: n.Line, reason: fmt.Sprintf("%s is not %s or is out of range", n.Value, typeName(tag))}
 	}
 	switch v := v.(type) {
 	case bool:

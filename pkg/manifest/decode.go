@@ -3,12 +3,14 @@ package manifest
 import (
 	"bytes"
 	"errors"
+	"fmt"
 	"io"
 	"regexp"
 	"strconv"
 	"strings"
 	"unicode/utf8"
 
+	yamlv2 "go.yaml.in/yaml/v2"
 	"go.yaml.in/yaml/v3"
 )
 
@@ -19,39 +21,42 @@ type lineError struct {
 	reason string
 }
 
-func (e *lineError) Error() string { return strconv.Itoa(e.line) + ": " + e.reason }
-
 // decode appends to objects the objects held in data, read from file.
 func decode(objects []Object, file string, data []byte) ([]Object, error) {
-	roots, err := parse(data)
-	if err == nil {
+	roots, lerr := parse(data)
+	if lerr == nil {
 		var added []Object
-		added, err = collect(file, roots, newConverter(len(data)))
+		added, lerr = collect(file, roots, newConverter(len(data)))
 		objects = append(objects, added...)
 	}
-	if lerr, ok := errors.AsType[*lineError](err); ok {
+	if lerr != nil {
 		source := file
 		if lerr.line > 0 {
 			source = file + ":" + strconv.Itoa(lerr.line)
 		}
 		return nil, &Error{Source: source, Reason: lerr.reason}
 	}
-	return objects, err
+	return objects, nil
 }
 
 // parse returns the root node of every document in data, empty ones
 // included. Input that starts with "{" is read as concatenated JSON values
 // first, because JSON escapes YAML does not know (`\/`, surrogate pairs) and
 // values that follow each other without "---" are valid JSON streams but
-// invalid YAML.
-func parse(data []byte) ([]*yaml.Node, error) {
+// invalid YAML. If it is not JSON it is read as YAML; if it is neither, the
+// error of the reading that got further is returned.
+func parse(data []byte) ([]*yaml.Node, *lineError) {
 	if looksLikeJSON(data) {
 		roots, jsonErr := parseJSON(data)
 		if jsonErr == nil {
 			return roots, nil
 		}
-		if roots, err := parseYAML(data); err == nil {
-			return roots, nil // a YAML flow mapping, not JSON
+		roots, yamlErr := parseYAML(data)
+		switch {
+		case yamlErr == nil:
+			return roots, nil // YAML that starts with a flow mapping
+		case yamlErr.line > jsonErr.line:
+			return nil, yamlErr // the YAML reading got further: YAML with a mistake
 		}
 		return nil, jsonErr
 	}
@@ -69,7 +74,7 @@ func looksLikeJSON(data []byte) bool {
 }
 
 // parseYAML returns the root node of every YAML document in data.
-func parseYAML(data []byte) ([]*yaml.Node, error) {
+func parseYAML(data []byte) ([]*yaml.Node, *lineError) {
 	var roots []*yaml.Node
 	decoder := yaml.NewDecoder(bytes.NewReader(data))
 	for {
@@ -90,13 +95,12 @@ func parseYAML(data []byte) ([]*yaml.Node, error) {
 // yamlMessage splits yaml.v3's "yaml: line N: problem" error text.
 var yamlMessage = regexp.MustCompile(`^yaml: (?:line (\d+): )?(.*)$`)
 
-// yamlParserProblems are the problems yaml.v3 reports from its parser (as
-// opposed to its scanner). For those the line in its message is the 0-based
+// yamlParserProblems are the problems yaml.v3 (and v2) report from the parser,
+// as opposed to the scanner. For those the line in the message is the 0-based
 // line of the mark, one less than the real line; scanner problems carry the
-// 1-based line. Either comes with no line at all when the mark is on the
-// first line. (go.yaml.in/yaml/v3 decode.go, parser.fail.) The tests pin this
-// down, so a yaml.v3 that fixes it breaks them instead of shifting every
-// reported line.
+// 1-based line. Either comes with no line at all when the mark is on the first
+// line. (decode.go, parser.fail, in both modules.) The tests pin this down, so
+// a yaml release that fixes it breaks them instead of shifting every line.
 var yamlParserProblems = map[string]bool{
 	"did not find expected ',' or ']'":       true,
 	"did not find expected ',' or '}'":       true,
@@ -116,31 +120,76 @@ var yamlParserProblems = map[string]bool{
 var unknownAnchor = regexp.MustCompile(`^unknown anchor '(.*)' referenced$`)
 
 // yamlError turns a yaml.v3 error into a *lineError with the exact line.
+//
+// A syntax error has two marks: where the problem was found and where the
+// value being read started (the context). yaml.v3 reports the context, which
+// for the most common mistake, a badly indented key, is the start of the
+// mapping it should belong to, not the key; yaml.v2, the same parser, reports
+// the problem. So the syntax error is read again with yaml.v2 to report the
+// problem line, and the context line is added to the reason.
 func yamlError(data []byte, err error) *lineError {
-	m := yamlMessage.FindStringSubmatch(err.Error())
-	if m == nil {
+	problem, line, ok := splitYAMLError(err)
+	if !ok {
 		return &lineError{reason: "invalid YAML: " + err.Error()}
 	}
-	problem := m[2]
-	lerr := &lineError{reason: "invalid YAML: " + problem}
-	if m[1] != "" {
-		lerr.line, _ = strconv.Atoi(m[1])
-		if yamlParserProblems[problem] {
-			lerr.line++
-		}
-		return lerr
-	}
-	if a := unknownAnchor.FindStringSubmatch(problem); a != nil {
-		lerr.line = aliasLine(data, a[1])
-		lerr.reason = "invalid YAML: alias *" + a[1] + " refers to no anchor; define the anchor &" + a[1] + " before using it"
-		return lerr
-	}
-	if isYAMLReaderProblem(problem) {
+	lerr := &lineError{line: line, reason: "invalid YAML: " + problem}
+	switch {
+	case unknownAnchor.MatchString(problem):
+		name := unknownAnchor.FindStringSubmatch(problem)[1]
+		lerr.line = aliasLine(data, name)
+		lerr.reason = "invalid YAML: alias *" + name + " refers to no anchor; define the anchor &" + name + " before using it"
+	case isYAMLReaderProblem(problem):
 		lerr.line = unprintableLine(data) // the reader reports an offset the message does not carry
-		return lerr
+	default:
+		if line == 0 {
+			lerr.line = 1 // the mark was on the first line
+		}
+		if problemV2, lineV2, ok := splitYAMLError(yamlV2Error(data)); ok && problemV2 == problem {
+			if lineV2 == 0 {
+				lineV2 = 1
+			}
+			if lineV2 > lerr.line {
+				lerr.reason += fmt.Sprintf(" (in the value that starts at line %d)", lerr.line)
+				lerr.line = lineV2
+			}
+		}
 	}
-	lerr.line = 1 // a parser or scanner mark on the first (0-based 0) line
 	return lerr
+}
+
+// splitYAMLError splits the "yaml: line N: problem" text of a yaml.v2 or v3
+// error into the problem and the real 1-based line (0 when the text has no
+// line). ok is false for a nil error or another text.
+func splitYAMLError(err error) (problem string, line int, ok bool) {
+	if err == nil {
+		return "", 0, false
+	}
+	m := yamlMessage.FindStringSubmatch(err.Error())
+	if m == nil {
+		return "", 0, false
+	}
+	problem = m[2]
+	if m[1] != "" {
+		line, _ = strconv.Atoi(m[1])
+		if yamlParserProblems[problem] {
+			line++
+		}
+	}
+	return problem, line, true
+}
+
+// yamlV2Error returns the first error yaml.v2 finds in data, or nil.
+func yamlV2Error(data []byte) error {
+	decoder := yamlv2.NewDecoder(bytes.NewReader(data))
+	for {
+		var v any
+		if err := decoder.Decode(&v); err != nil {
+			if errors.Is(err, io.EOF) {
+				return nil
+			}
+			return err
+		}
+	}
 }
 
 // isYAMLReaderProblem reports whether problem comes from yaml.v3's reader

@@ -21,7 +21,7 @@ const maxJSONDepth = 10000
 // input then takes exactly the path YAML input takes. encoding/json cannot
 // be used for this: it reports neither the position of a value nor, from a
 // Decoder, a stable position of a syntax error.
-func parseJSON(data []byte) ([]*yaml.Node, error) {
+func parseJSON(data []byte) ([]*yaml.Node, *lineError) {
 	p := &jsonParser{data: data, line: 1}
 	if bytes.HasPrefix(data, utf8BOM) {
 		p.pos = len(utf8BOM)
@@ -90,7 +90,7 @@ func (p *jsonParser) node(kind yaml.Kind) *yaml.Node {
 }
 
 // value parses the value at pos (after whitespace).
-func (p *jsonParser) value(depth int) (*yaml.Node, error) {
+func (p *jsonParser) value(depth int) (*yaml.Node, *lineError) {
 	if depth > maxJSONDepth {
 		return nil, p.fail("nested more than %d levels deep", maxJSONDepth)
 	}
@@ -127,7 +127,7 @@ func (p *jsonParser) value(depth int) (*yaml.Node, error) {
 	}
 }
 
-func (p *jsonParser) object(depth int) (*yaml.Node, error) {
+func (p *jsonParser) object(depth int) (*yaml.Node, *lineError) {
 	node := p.node(yaml.MappingNode)
 	node.Style = yaml.FlowStyle
 	p.pos++ // {
@@ -172,7 +172,7 @@ func (p *jsonParser) object(depth int) (*yaml.Node, error) {
 	}
 }
 
-func (p *jsonParser) array(depth int) (*yaml.Node, error) {
+func (p *jsonParser) array(depth int) (*yaml.Node, *lineError) {
 	node := p.node(yaml.SequenceNode)
 	node.Style = yaml.FlowStyle
 	p.pos++ // [
@@ -204,7 +204,7 @@ func (p *jsonParser) array(depth int) (*yaml.Node, error) {
 
 // string parses the string at pos (on its opening quote) and returns its
 // value.
-func (p *jsonParser) string() (string, error) {
+func (p *jsonParser) string() (string, *lineError) {
 	start := p.pos
 	escaped := false
 	for i := start + 1; i < len(p.data); i++ {
@@ -235,10 +235,10 @@ func (p *jsonParser) string() (string, error) {
 	return "", p.fail("unexpected end of input in string")
 }
 
-// number parses the number at pos. Its text becomes a plain YAML scalar,
-// which the YAML resolver reads as an int or a float exactly as it would in
-// a YAML file (JSON numbers are valid YAML numbers).
-func (p *jsonParser) number() (*yaml.Node, error) {
+// number parses the number at pos. Its text becomes a YAML scalar, which
+// the YAML resolver reads as an int or a float exactly as it would in a YAML
+// file (JSON numbers are valid YAML numbers).
+func (p *jsonParser) number() (*yaml.Node, *lineError) {
 	node := p.node(yaml.ScalarNode)
 	start, d := p.pos, p.data
 	i := start
@@ -276,10 +276,15 @@ func (p *jsonParser) number() (*yaml.Node, error) {
 			return nil, p.unexpected("in exponent of numeric literal")
 		}
 	}
-	node.Value = string(d[start:i])
-	if _, err := strconv.ParseFloat(node.Value, 64); err != nil {
-		return nil, p.fail("number %s is out of range", node.Value)
-	}
 	p.pos = i
+	node.Value = string(d[start:i])
+	if _, err := strconv.ParseInt(node.Value, 10, 64); err != nil {
+		if _, err := strconv.ParseUint(node.Value, 10, 64); err != nil {
+			// Not an integer YAML can hold: make sure the resolver reads it
+			// as a number (and fails if it is out of range) and not, as it
+			// would a plain 1e400, as a string.
+			node.Tag = "!!float"
+		}
+	}
 	return node, nil
 }

@@ -11,7 +11,7 @@ import (
 
 // collect turns the document roots of file into objects, expanding Lists and
 // skipping null (empty or comment-only) documents.
-func collect(file string, roots []*yaml.Node, conv *converter) ([]Object, error) {
+func collect(file string, roots []*yaml.Node, conv *converter) ([]Object, *lineError) {
 	var objects []Object
 	for _, root := range roots {
 		doc := resolve(root)
@@ -26,19 +26,19 @@ func collect(file string, roots []*yaml.Node, conv *converter) ([]Object, error)
 		if err != nil {
 			return nil, err
 		}
-		if objects, err = appendObject(objects, file, root, v.(map[string]any)); err != nil {
+		if objects, err = appendObject(objects, file, root.Line, root, v.(map[string]any)); err != nil {
 			return nil, err
 		}
 	}
 	return objects, nil
 }
 
-// appendObject appends the object m read at node, or its items if it is a
-// List. node may be nil when the position of m is not known exactly (items
-// that come through a merge key); then the object gets the line of its List.
-func appendObject(objects []Object, file string, node *yaml.Node, m map[string]any) ([]Object, error) {
-	line := node.Line
-	fail := func(format string, args ...any) ([]Object, error) {
+// appendObject appends the object m that starts at line, or its items if it
+// is a List. node is the node m was converted from, used to find the lines of
+// List items; it is nil when that position is unknown (an item that came
+// through a merge key), and then the items of m get line.
+func appendObject(objects []Object, file string, line int, node *yaml.Node, m map[string]any) ([]Object, *lineError) {
+	fail := func(format string, args ...any) ([]Object, *lineError) {
 		return nil, &lineError{line: line, reason: fmt.Sprintf(format, args...)}
 	}
 
@@ -58,7 +58,7 @@ func appendObject(objects []Object, file string, node *yaml.Node, m map[string]a
 	}
 
 	if items, ok := m["items"]; ok && strings.HasSuffix(kind, "List") {
-		return appendItems(objects, file, node, kind, items)
+		return appendItems(objects, file, line, node, kind, items)
 	}
 
 	metadata, ok := m["metadata"].(map[string]any)
@@ -86,28 +86,30 @@ func appendObject(objects []Object, file string, node *yaml.Node, m map[string]a
 	}), nil
 }
 
-// appendItems appends the items of a List read at node.
-func appendItems(objects []Object, file string, node *yaml.Node, kind string, items any) ([]Object, error) {
+// appendItems appends the items of a List that starts at line (see
+// appendObject for node).
+func appendItems(objects []Object, file string, line int, node *yaml.Node, kind string, items any) ([]Object, *lineError) {
 	list, ok := items.([]any)
 	if !ok && items != nil {
-		return nil, &lineError{line: node.Line, reason: fmt.Sprintf("items of %s must be a list of objects, not %s", kind, describe(items))}
+		return nil, &lineError{line: line, reason: fmt.Sprintf("items of %s must be a list of objects, not %s", kind, describe(items))}
 	}
 	itemNodes := lookup(node, "items")
 	if itemNodes == nil || itemNodes.Kind != yaml.SequenceNode || len(itemNodes.Content) != len(list) {
 		itemNodes = nil // items came through a merge key: use the List's line
 	}
 	for i, item := range list {
-		itemNode := node
+		itemLine, itemNode := line, (*yaml.Node)(nil)
 		if itemNodes != nil {
 			itemNode = itemNodes.Content[i]
+			itemLine = itemNode.Line
 		}
 		m, ok := item.(map[string]any)
 		if !ok {
-			return nil, &lineError{line: itemNode.Line, reason: fmt.Sprintf(
+			return nil, &lineError{line: itemLine, reason: fmt.Sprintf(
 				"item %d of %s is not an object but %s; every item needs apiVersion, kind and metadata.name", i+1, kind, describe(item))}
 		}
-		var err error
-		if objects, err = appendObject(objects, file, itemNode, m); err != nil {
+		var err *lineError
+		if objects, err = appendObject(objects, file, itemLine, itemNode, m); err != nil {
 			return nil, err
 		}
 	}
@@ -117,6 +119,9 @@ func appendItems(objects []Object, file string, node *yaml.Node, kind string, it
 // lookup returns the value node of key in mapping n (following aliases), or
 // nil.
 func lookup(n *yaml.Node, key string) *yaml.Node {
+	if n == nil {
+		return nil
+	}
 	n = resolve(n)
 	if n.Kind != yaml.MappingNode {
 		return nil

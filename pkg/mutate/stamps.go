@@ -28,12 +28,12 @@ type Expectation struct {
 	// of now is what would be written.
 	Time bool `json:"time"`
 	// Value is the exact value written (when Written and not Time).
-	Value string `json:"value,omitempty"`
+	Value string `json:"value"`
 	// Old and OldPresent are the old object's value.
-	Old        string `json:"old,omitempty"`
+	Old        string `json:"old"`
 	OldPresent bool   `json:"oldPresent"`
 	// Actual and Present are what the object carries.
-	Actual  string `json:"actual,omitempty"`
+	Actual  string `json:"actual"`
 	Present bool   `json:"present"`
 }
 

@@ -320,7 +320,7 @@ func (g *gatherer) routeSwitch(key facts.RouteKey, field string) {
 				return
 			}
 			if t.Name != "" && t != from.ISVC {
-				g.addSwitch(Switch{Subject: subject, Field: field, From: from.ISVC, To: t})
+				g.addSwitch(Switch{Subject: subject, Field: field, From: from.ISVC, To: t, MainBefore: from.Main})
 			}
 		}
 		return
@@ -329,7 +329,7 @@ func (g *gatherer) routeSwitch(key facts.RouteKey, field string) {
 		return
 	}
 	if to.ISVC.Name != "" && to.ISVC != from.ISVC {
-		g.addSwitch(Switch{Subject: subject, Field: field, From: from.ISVC, To: to.ISVC, Main: to.Main})
+		g.addSwitch(Switch{Subject: subject, Field: field, From: from.ISVC, To: to.ISVC, Main: to.Main, MainBefore: from.Main})
 	}
 }
 

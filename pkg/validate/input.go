@@ -162,9 +162,11 @@ type Switch struct {
 	// From and To are the primaries before and after ("" name = none).
 	From facts.Ref `json:"from"`
 	To   facts.Ref `json:"to"`
-	// Main is what the route's main route itself resolves to after the
-	// request: switching back to it backs out of a full-weight canary.
-	Main facts.Ref `json:"main"`
+	// Main and MainBefore are what the route's main route itself resolves
+	// to after and before the request: switching to an unchanged main
+	// backs out of a full-weight canary. Both are empty for Services.
+	Main       facts.Ref `json:"main"`
+	MainBefore facts.Ref `json:"mainBefore"`
 }
 
 // Exposure is a canary strategy routing traffic to a target.
