@@ -62,10 +62,29 @@ problems contains [k, msg] if {
 	t.exists
 	settings.min_soak_seconds > 0
 	t.canarySince != ""
-	soaked := (input.now_ns - time.parse_rfc3339_ns(t.canarySince)) / 1000000000
+	soaked := soaked_seconds(t.canarySince)
 	soaked < settings.min_soak_seconds
-	msg := sprintf("its canary has soaked %d s of the required %d s (since %s)", [soaked, settings.min_soak_seconds, t.canarySince])
+	msg := sprintf("its canary has soaked %d s of the required %d s (since %s)", [floor(soaked), settings.min_soak_seconds, t.canarySince])
 }
+
+# A canary-since that is not an RFC 3339 time proves no soak: it fails the
+# check instead of skipping it (fail closed).
+problems contains [k, msg] if {
+	some k, t in input.targets
+	t.exists
+	settings.min_soak_seconds > 0
+	t.canarySince != ""
+	not soaked_seconds(t.canarySince)
+	msg := sprintf("its canary-since %q is not an RFC 3339 time, so its soak (min_soak_seconds %d) cannot be shown", [t.canarySince, settings.min_soak_seconds])
+}
+
+# soaked_seconds is the time since an RFC 3339 timestamp; undefined when the
+# value is not one (checked before parsing, so no builtin error is raised).
+soaked_seconds(since) := (input.now_ns - time.parse_rfc3339_ns(since)) / 1000000000 if rfc3339(since)
+
+# rfc3339 reports whether s has the shape Go's time.RFC3339 parses (the same
+# check as in stamps.rego; lib.rego is the place to share it).
+rfc3339(s) if regex.match(`^[0-9]{4}-[0-9]{2}-[0-9]{2}T[0-9]{2}:[0-9]{2}:[0-9]{2}(\.[0-9]+)?(Z|[+-][0-9]{2}:[0-9]{2})$`, s)
 
 problems contains [k, msg] if {
 	some k, t in input.targets
@@ -118,6 +137,13 @@ backing_out(s) if {
 	s.main == s.mainBefore
 }
 
+# first_deployment: a route or Service that had no primary before gets one
+# (DESIGN §4 "From no primary to any: allowed").
+# A switch without a from field is not a first deployment (fail closed).
+first_deployment(s) if s.from.name == ""
+
+exempt_switch(s) if first_deployment(s)
+
 exempt_switch(s) if backing_out(s)
 
 exempt_switch(s) if rollback(s.to)
@@ -127,7 +153,7 @@ items contains lib.item("CG301", s.field, msg) if {
 	some s in input.switches
 	not exempt_switch(s)
 	target_unverified(s.to)
-	from := object.get(s.from, "name", "")
+	from := object.get(s, ["from", "name"], "")
 	msg := sprintf("%s: switching the primary %s to %s is blocked: %s is not verified: %s; %s", [
 		s.subject,
 		from_text(from), s.to.name, s.to.name, why(s.to), annotate_hint(s.to),
@@ -138,8 +164,13 @@ from_text("") := "(none before)"
 
 from_text(name) := sprintf("from %s", [name]) if name != ""
 
-# percent of traffic a weight routes, rounded down.
-percent(spec) := (spec.weight * 100) / spec.effectiveTotal
+# effective_total is the total ingress-nginx divides the weight by: a total
+# below 100 counts as 100. It never trusts a missing or zero effectiveTotal
+# (a division by zero would silently drop the exposure items).
+effective_total(spec) := max([100, object.get(spec, "effectiveTotal", 0), object.get(spec, "weightTotal", 0)])
+
+# percent of traffic a weight routes (not rounded: 50.1 is above 50).
+percent(spec) := (spec.weight * 100) / effective_total(spec)
 
 # CG302: a weighted share above max_unverified_weight.
 items contains lib.item("CG302", e.field, msg) if {
@@ -148,7 +179,7 @@ items contains lib.item("CG302", e.field, msg) if {
 	p := percent(e.spec)
 	p > settings.max_unverified_weight
 	msg := sprintf("%s: weight %d of %d sends %d%% of traffic to %s, above max_unverified_weight %d%% for an InferenceService that is not verified (%s); lower the weight to at most %d%% or verify %s first", [
-		e.subject, e.spec.weight, e.spec.effectiveTotal, floor(p), e.target.name,
+		e.subject, e.spec.weight, effective_total(e.spec), floor(p), e.target.name,
 		settings.max_unverified_weight, why(e.target), settings.max_unverified_weight, e.target.name,
 	])
 }

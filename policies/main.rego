@@ -26,8 +26,10 @@ ext contains object.union(
 }
 
 # Stamp codes are never overridable: break-glass is for traffic decisions,
-# not for forging who verified what.
-not_overridable := {"CG401"}
+# not for forging who verified what. Nor is the report of the override itself
+# (CG306): a platform that sets it to deny forbids break-glass, and the
+# override must not turn that denial into a warning.
+not_overridable := {"CG401", "CG306"}
 
 overridden(item) if {
 	data.canarygate.builtin.rules.gate.override

@@ -5,6 +5,7 @@ package main
 import (
 	"errors"
 	"fmt"
+	"io"
 	"os"
 
 	"github.com/spf13/cobra"
@@ -23,6 +24,12 @@ func (e *exitError) Error() string { return e.err.Error() }
 func (e *exitError) Unwrap() error { return e.err }
 
 func main() {
+	os.Exit(run(os.Args[1:], os.Stdin, os.Stdout, os.Stderr))
+}
+
+// run executes the command line and returns the exit status: 0 success,
+// 1 something denied, 2 the run itself failed.
+func run(args []string, stdin io.Reader, stdout, stderr io.Writer) int {
 	root := &cobra.Command{
 		Use:   "canarygate",
 		Short: "Admission webhook and policy enforcer for canary releases of KServe models behind ingress-nginx",
@@ -38,17 +45,23 @@ webhook enforces.`,
 		SilenceErrors: true,
 	}
 	root.AddCommand(newCheckCommand(), newVersionCommand())
-	if err := root.Execute(); err != nil {
-		code := 2
-		var ee *exitError
-		if errors.As(err, &ee) {
-			code = ee.code
-		}
-		if code == 2 {
-			fmt.Fprintf(os.Stderr, "canarygate: %v\n", err)
-		}
-		os.Exit(code)
+	root.SetArgs(args)
+	root.SetIn(stdin)
+	root.SetOut(stdout)
+	root.SetErr(stderr)
+	err := root.Execute()
+	if err == nil {
+		return 0
 	}
+	code := 2
+	var ee *exitError
+	if errors.As(err, &ee) {
+		code = ee.code
+	}
+	if code == 2 {
+		_, _ = fmt.Fprintf(stderr, "canarygate: %v\n", err)
+	}
+	return code
 }
 
 func newVersionCommand() *cobra.Command {

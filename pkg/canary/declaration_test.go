@@ -16,14 +16,7 @@ func TestFromKeys(t *testing.T) {
 	weightReason := func(total int) string {
 		return "must be an integer between 0 and the total (" + strconv.Itoa(total) + ")"
 	}
-	tests := map[string]struct {
-		labels, annotations map[string]string
-		want                canary.Declaration
-		problems            []canary.Problem
-		// reasonContains replaces an exact Reason check for reasons that
-		// quote another library's error text.
-		reasonContains []string
-	}{
+	tests := map[string]fromKeysCase{
 		"no keys: not a canary": {
 			want: canary.Declaration{Spec: def, Keys: map[string]string{}, FromLabel: map[string]bool{}},
 		},
@@ -257,11 +250,14 @@ const (
 	verifiedReason     = `must be "true" or "false"`
 )
 
-type fromKeysCase = struct {
+// fromKeysCase is one FromKeys table case.
+type fromKeysCase struct {
 	labels, annotations map[string]string
 	want                canary.Declaration
 	problems            []canary.Problem
-	reasonContains      []string
+	// reasonContains replaces an exact Reason check for reasons that quote
+	// another library's error text.
+	reasonContains []string
 }
 
 // stringProblem is a case where annotation key=v is invalid for reason and

@@ -92,7 +92,8 @@ func parseYAML(data []byte) ([]*yaml.Node, *lineError) {
 	}
 }
 
-// yamlMessage splits yaml.v3's "yaml: line N: problem" error text.
+// yamlMessage splits the "yaml: line N: problem" text of yaml.v2 and v3
+// errors.
 var yamlMessage = regexp.MustCompile(`^yaml: (?:line (\d+): )?(.*)$`)
 
 // yamlParserProblems are the problems yaml.v3 (and v2) report from the parser,

@@ -71,10 +71,10 @@ func appendObject(objects []Object, file string, line int, node *yaml.Node, m ma
 	}
 	if name == "" {
 		if generateName, _ := metadata["generateName"].(string); generateName != "" {
-			return fail("%s has metadata.generateName %q but no metadata.name; check matches objects with the cluster state by name and cannot predict a generated one, so set metadata.name",
+			return fail("%s has metadata.generateName %q but no metadata.name; canarygate check matches objects with the cluster state by name and cannot predict a generated one, so set metadata.name",
 				kind, generateName)
 		}
-		return fail("%s has no metadata.name; add one (check matches objects with the cluster state by name)", kind)
+		return fail("%s has no metadata.name; add one (canarygate check matches objects with the cluster state by name)", kind)
 	}
 	if _, err := stringField(metadata, "namespace", "metadata.namespace of "+kind+" "+name, `"default"`); err != nil {
 		return fail("%s", err)

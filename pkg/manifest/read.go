@@ -7,6 +7,13 @@
 // expanded into their items. Every object must have apiVersion, kind and
 // metadata.name; anything the package cannot turn into such an object is an
 // error with its position, never silently skipped.
+//
+// YAML is read as go.yaml.in/yaml/v3 reads it (YAML 1.2: yes, no, on and off
+// are strings, where kubectl's YAML 1.1 reads booleans). Where a silent choice
+// would let check judge something other than what the API server receives,
+// reading fails instead: keys must be strings (quote 8080:), a key may not
+// repeat in a mapping, and numbers must be finite (.inf and .nan have no
+// JSON form).
 package manifest
 
 import (
@@ -29,10 +36,11 @@ const Stdin = "-"
 // from.
 //
 // Source is "FILE:LINE" ("-:LINE" for stdin). LINE is the 1-based line where
-// the object starts: the first line of its content (the first key of a block
-// mapping, the "{" of a JSON or flow mapping), not a preceding "---" or
-// comment. For an item of a List it is the line where that item starts. FILE
-// is the path as given, or joined under the directory that was given.
+// the object starts: the line of its first key (of the "{" for JSON and flow
+// mappings, of its &anchor if it has one), not of a "---" or comment before
+// it. An item of a List has the line where that item starts, or the line of
+// the alias that stands for it. FILE is the path as given, or joined under the
+// directory that was given.
 //
 // Object holds only JSON-compatible values (map[string]any, []any, int64,
 // float64, string, bool, nil), so every unstructured helper works on it.
@@ -62,7 +70,8 @@ type Object struct {
 // recursively; each item gets its own line.
 //
 // Read is all-or-nothing: it returns the first problem as an *Error with its
-// position (see Error) and no objects. An object without apiVersion, kind or
+// position (see Error) and no objects. A document that is not a mapping (a
+// bare string, a list) is an error. An object without apiVersion, kind or
 // metadata.name is an error, and so is one with only metadata.generateName:
 // check matches objects against the cluster state by name and cannot predict
 // a generated one. If the inputs hold no object at all, Read returns an error

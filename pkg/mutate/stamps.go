@@ -325,4 +325,3 @@ func (e Expectation) Accepts(now time.Time, tolerance time.Duration) bool {
 	}
 	return e.Actual == e.Value
 }
-

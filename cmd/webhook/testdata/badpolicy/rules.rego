@@ -1,0 +1,3 @@
+package canarygate.builtin.rules.sneaky
+
+items contains {"code": "X", "message": "shadowing the built-ins"}
