@@ -113,37 +113,37 @@ test_cg503_canary_ingress_deletion_is_allowed if {
 
 # ------------------------------------------------------------- exemptions
 
-test_deletion_guards_do_not_apply_to_the_controller_manager if {
+test_cg50x_guards_do_not_apply_to_the_controller_manager if {
 	every doc in [still_selected, still_routed, canary_left] {
 		count(items(by(doc, "system:kube-controller-manager"))) == 0
 	}
 }
 
-test_deletion_guards_do_not_apply_to_the_garbage_collector if {
+test_cg50x_guards_do_not_apply_to_the_garbage_collector if {
 	every doc in [still_selected, still_routed, canary_left] {
 		count(items(by(doc, "system:serviceaccount:kube-system:generic-garbage-collector"))) == 0
 	}
 }
 
-test_deletion_guards_do_not_apply_to_the_namespace_controller if {
+test_cg50x_guards_do_not_apply_to_the_namespace_controller if {
 	every doc in [still_selected, still_routed, canary_left] {
 		count(items(by(doc, "system:serviceaccount:kube-system:namespace-controller"))) == 0
 	}
 }
 
-test_deletion_guards_do_not_apply_in_a_terminating_namespace if {
+test_cg50x_guards_do_not_apply_in_a_terminating_namespace if {
 	every doc in [still_selected, still_routed, canary_left] {
 		count(items(terminating(doc))) == 0
 	}
 }
 
-test_deletion_guards_apply_to_other_users if {
+test_cg50x_guards_apply_to_other_users if {
 	codes(by(still_selected, "system:serviceaccount:argocd:argocd-application-controller")) == {"CG501"}
 	codes(by(still_routed, "system:serviceaccount:kube-system:replicaset-controller")) == {"CG502"}
 	codes(by(canary_left, "kube-controller-manager")) == {"CG503"}
 }
 
-test_deletion_guards_apply_in_an_active_namespace if {
+test_cg50x_guards_apply_in_an_active_namespace if {
 	codes(still_selected) == {"CG501"}
 	codes(still_routed) == {"CG502"}
 	codes(canary_left) == {"CG503"}

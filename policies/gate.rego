@@ -138,8 +138,8 @@ backing_out(s) if {
 }
 
 # first_deployment: a route or Service that had no primary before gets one
-# (DESIGN §4 "From no primary to any: allowed").
-# A switch without a from field is not a first deployment (fail closed).
+# (DESIGN §4 "From no primary to any: allowed"). A switch without a from
+# field is not one (fail closed).
 first_deployment(s) if s.from.name == ""
 
 exempt_switch(s) if first_deployment(s)
@@ -148,14 +148,20 @@ exempt_switch(s) if backing_out(s)
 
 exempt_switch(s) if rollback(s.to)
 
+# about prefixes a message with what it is about, unless that is the object
+# itself (lib.item already names it).
+about(subject) := "" if subject == lib.subject
+
+else := sprintf("%s: ", [subject])
+
 # CG301: the switch itself.
 items contains lib.item("CG301", s.field, msg) if {
 	some s in input.switches
 	not exempt_switch(s)
 	target_unverified(s.to)
 	from := object.get(s, ["from", "name"], "")
-	msg := sprintf("%s: switching the primary %s to %s is blocked: %s is not verified: %s; %s", [
-		s.subject,
+	msg := sprintf("%sswitching the primary %s to %s is blocked: %s is not verified: %s; %s", [
+		about(s.subject),
 		from_text(from), s.to.name, s.to.name, why(s.to), annotate_hint(s.to),
 	])
 }
@@ -178,8 +184,8 @@ items contains lib.item("CG302", e.field, msg) if {
 	target_unverified(e.target)
 	p := percent(e.spec)
 	p > settings.max_unverified_weight
-	msg := sprintf("%s: weight %d of %d sends %d%% of traffic to %s, above max_unverified_weight %d%% for an InferenceService that is not verified (%s); lower the weight to at most %d%% or verify %s first", [
-		e.subject, e.spec.weight, effective_total(e.spec), floor(p), e.target.name,
+	msg := sprintf("%sweight %d of %d sends %d%% of traffic to %s, above max_unverified_weight %d%% for an InferenceService that is not verified (%s); lower the weight to at most %d%% or verify %s first", [
+		about(e.subject), e.spec.weight, effective_total(e.spec), floor(p), e.target.name,
 		settings.max_unverified_weight, why(e.target), settings.max_unverified_weight, e.target.name,
 	])
 }
@@ -232,8 +238,8 @@ items contains lib.item("CG303", e.field, msg) if {
 	every_request(e.spec.header)
 	matches_any_value(e.spec)
 	target_unverified(e.target)
-	msg := sprintf("%s: header rule %s ~ %q routes every client to %s, which is not verified (%s); use a header only opt-in clients send (e.g. X-Canary) or an exact header value", [
-		e.subject, e.spec.header, e.spec.headerPattern, e.target.name, why(e.target),
+	msg := sprintf("%sheader rule %s ~ %q routes every client to %s, which is not verified (%s); use a header only opt-in clients send (e.g. X-Canary) or an exact header value", [
+		about(e.subject), e.spec.header, e.spec.headerPattern, e.target.name, why(e.target),
 	])
 }
 
@@ -244,8 +250,8 @@ items contains lib.item("CG304", e.field, msg) if {
 	e.old != null
 	step := percent(e.spec) - percent(e.old)
 	step > settings.max_weight_step
-	msg := sprintf("%s: raising the canary from %d%% to %d%% of traffic is a step of %d points, above max_weight_step %d; raise it in smaller steps", [
-		e.subject, floor(percent(e.old)), floor(percent(e.spec)), floor(step), settings.max_weight_step,
+	msg := sprintf("%sraising the canary from %d%% to %d%% of traffic is a step of %d points, above max_weight_step %d; raise it in smaller steps", [
+		about(e.subject), floor(percent(e.old)), floor(percent(e.spec)), floor(step), settings.max_weight_step,
 	])
 }
 

@@ -140,7 +140,7 @@ route_switch(name, sw, ts) := object.union(base(request("UPDATE", ingress_kind, 
 	"targets": targets(ts),
 })
 
-bool(x) := true if x
+bool(x) if x
 
 else := false
 

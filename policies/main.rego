@@ -6,12 +6,21 @@ package canarygate.builtin.main
 import data.canarygate.builtin.config
 
 # Built-in rules live in packages canarygate.builtin.rules.<area>, each
-# defining a set `items` of {code, message, field}.
+# defining a set `items` of {code, message, field}. Only the areas that
+# judge the request's kind are evaluated: a Service request never pays for
+# the Ingress annotation rules.
+areas := {
+	"Ingress": ["nginx", "structure", "gate", "stamps", "deletion"],
+	"Service": ["gate", "stamps", "deletion"],
+	"InferenceService": ["isvc", "gate", "stamps", "deletion"],
+}
+
 builtin contains object.union(item, {
 	"endpoint": object.get(data.canarygate.builtin.codes, [item.code, "endpoint"], "gate"),
 	"origin": "builtin",
 }) if {
-	some item in data.canarygate.builtin.rules[_].items
+	some area in areas[input.request.kind.kind]
+	some item in data.canarygate.builtin.rules[area].items
 }
 
 # Platform rules live in packages canarygate.ext.<name> and emit the same
@@ -41,7 +50,7 @@ overridden(item) if {
 # decision is the set of items with their enforcement: deny, warn or dryrun.
 # Under a break-glass override (CG306) gate denials become warnings.
 decision contains object.union(item, {"enforcement": config.enforcement(item.code)}) if {
-	some item in builtin | ext
+	some item in (builtin | ext)
 	not overridden(item)
 }
 
@@ -49,6 +58,6 @@ decision contains object.union(item, {
 	"enforcement": "warn",
 	"message": concat("", ["overridden: ", item.message]),
 }) if {
-	some item in builtin | ext
+	some item in (builtin | ext)
 	overridden(item)
 }

@@ -41,7 +41,8 @@ type Route struct {
 }
 
 // Classes is the governed ingress classes; the first is assumed for
-// Ingresses that name none.
+// Ingresses that name none. An empty Classes (the zero value) behaves as
+// NewClasses(nil): it governs nginx.
 type Classes []string
 
 // NewClasses returns the classes, defaulting to nginx when empty.
@@ -61,13 +62,13 @@ func (c Classes) Of(ing *networkingv1.Ingress) string {
 	if v := ing.Annotations[canary.IngressClassAnnotation]; v != "" {
 		return v
 	}
-	return c[0]
+	return NewClasses(c)[0]
 }
 
 // Governed reports whether canarygate governs the Ingress's class.
 func (c Classes) Governed(ing *networkingv1.Ingress) bool {
 	class := c.Of(ing)
-	for _, g := range c {
+	for _, g := range NewClasses(c) {
 		if g == class {
 			return true
 		}

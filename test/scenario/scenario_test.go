@@ -5,6 +5,7 @@ package scenario_test
 
 import (
 	"maps"
+	"strings"
 	"testing"
 
 	"github.com/canarygate/canarygate/pkg/canary"
@@ -97,7 +98,17 @@ func TestReferenceScenario(t *testing.T) {
 		if g := c.get(isvcV2).GetGeneration(); g != 2 {
 			t.Fatalf("generation = %d after a spec change, want 2", g)
 		}
-		mustDeny(t, "step 4 with a stale verification", c.run(false, "04-switch.yaml"), "Service", "model-svc", "CG301")
+		// KServe reconciles the new generation.
+		v2 = c.get(isvcV2)
+		if err := setNested(v2.Object, int64(2), "status", "observedGeneration"); err != nil {
+			t.Fatal(err)
+		}
+		c.objects[isvcV2] = v2
+		r := c.run(false, "04-switch.yaml")
+		mustDeny(t, "step 4 with a stale verification", r, "Service", "model-svc", "CG301")
+		if msg := result(t, r, "Service", "model-svc").Violations[0].Message; !strings.Contains(msg, "verified at generation \"1\" but is now at generation 2") {
+			t.Fatalf("the denial does not say the verification is stale: %s", msg)
+		}
 
 		// Re-verify: remove the key, then set it again.
 		v2 = c.get(isvcV2)
