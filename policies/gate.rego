@@ -80,11 +80,8 @@ problems contains [k, msg] if {
 
 # soaked_seconds is the time since an RFC 3339 timestamp; undefined when the
 # value is not one (checked before parsing, so no builtin error is raised).
-soaked_seconds(since) := (input.now_ns - time.parse_rfc3339_ns(since)) / 1000000000 if rfc3339(since)
+soaked_seconds(since) := (input.now_ns - time.parse_rfc3339_ns(since)) / 1000000000 if lib.rfc3339(since)
 
-# rfc3339 reports whether s has the shape Go's time.RFC3339 parses (the same
-# check as in stamps.rego; lib.rego is the place to share it).
-rfc3339(s) if regex.match(`^[0-9]{4}-[0-9]{2}-[0-9]{2}T[0-9]{2}:[0-9]{2}:[0-9]{2}(\.[0-9]+)?(Z|[+-][0-9]{2}:[0-9]{2})$`, s)
 
 problems contains [k, msg] if {
 	some k, t in input.targets

@@ -11,7 +11,6 @@
 package canarygate.builtin.rules.isvc
 
 import data.canarygate.builtin.lib
-import data.canarygate.builtin.rules.nginx
 
 vocab := data.canarygate.builtin.vocab
 
@@ -112,7 +111,7 @@ items contains lib.item("CG251", d.field, msg) if {
 	not regex.match(vocab.charset_basic, d.value)
 	msg := sprintf(
 		"%s %q contains %q, outside the characters ingress-nginx accepts (it would drop the value); use only characters matching %s",
-		[key, d.value, nginx.outside(vocab.charset_basic, d.value), vocab.charset_basic],
+		[key, d.value, lib.outside(vocab.charset_basic, d.value), vocab.charset_basic],
 	)
 }
 
@@ -131,7 +130,7 @@ items contains lib.item("CG251", d.field, msg) if {
 	not regex.match(vocab.charset_pattern, d.value)
 	msg := sprintf(
 		"%s %q contains %q, outside the characters ingress-nginx accepts (it would drop the pattern); use only characters matching %s",
-		[vocab.header_pattern, d.value, nginx.outside(vocab.charset_pattern, d.value), vocab.charset_pattern],
+		[vocab.header_pattern, d.value, lib.outside(vocab.charset_pattern, d.value), vocab.charset_pattern],
 	)
 }
 
@@ -240,7 +239,7 @@ items contains lib.item("CG254", field, msg) if {
 	not key in known_keys
 	msg := sprintf(
 		"%q is not a canarygate key and would be ignored; did you mean %q?",
-		[key, nginx.closest(key, known_keys, vocab.prefix)],
+		[key, lib.closest(key, known_keys, vocab.prefix)],
 	)
 }
 
@@ -293,7 +292,7 @@ items contains lib.item("CG256", lib.label_field(key), msg) if {
 # (design §2, the key table); a misspelt nginx key is matched to the closest
 # real one first.
 equivalent(key) := vocab_equivalents[nginx_key] if {
-	nginx_key := nginx.closest(key, vocab.nginx_canary_keys, vocab.nginx_prefix)
+	nginx_key := lib.closest(key, vocab.nginx_canary_keys, vocab.nginx_prefix)
 	vocab_equivalents[nginx_key]
 } else := sprintf("%s… keys", [vocab.prefix])
 

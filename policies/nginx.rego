@@ -179,20 +179,16 @@ items contains lib.item(rule.code, lib.annotation_field(key), msg) if {
 # value (pkg/canary FromNginx), so it keeps a different value rather than
 # dropping it; canarygate still rejects spaces.
 basic_message(key, v, effect) := msg if {
-	outside(vocab.charset_basic, v) == " "
+	lib.outside(vocab.charset_basic, v) == " "
 	msg := sprintf(
 		"%s %q contains spaces; ingress-nginx trims the ends and keeps inner spaces, so it would not match what is written; remove the spaces",
 		[short(key), v],
 	)
 } else := charset_message(key, v, vocab.charset_basic, effect)
 
-# outside lists, sorted, the characters of v that charset (a "^[…]*$" class
-# from the vocabulary) does not admit.
-outside(charset, v) := concat("", sort({c | some c in split(v, ""); not regex.match(charset, c)}))
-
 charset_message(key, v, charset, effect) := sprintf(
 	"%s %q contains %q, outside the characters ingress-nginx accepts; %s; use only characters matching %s",
-	[short(key), v, outside(charset, v), effect, charset],
+	[short(key), v, lib.outside(charset, v), effect, charset],
 )
 
 # ---------------------------------------------------------------- CG109
@@ -318,34 +314,9 @@ items contains lib.item("CG113", lib.annotation_field(key), msg) if {
 	not key in {k | some k in vocab.nginx_canary_keys}
 	msg := sprintf(
 		"%q is not an ingress-nginx annotation and would be ignored; did you mean %q?",
-		[key, closest(key, vocab.nginx_canary_keys, vocab.nginx_prefix)],
+		[key, lib.closest(key, vocab.nginx_canary_keys, vocab.nginx_prefix)],
 	)
 }
-
-# closest returns the candidate most similar to key, both compared without
-# prefix and case-insensitively. OPA has no edit-distance builtin, so the
-# similarity is the Sørensen–Dice coefficient of the sets of character
-# bigrams, which rates a transposition, a missing, extra or wrong letter and
-# a missing word ("canary-header" → "canary-by-header") all highly. Ties go
-# to the lexically smallest candidate, so the suggestion is stable.
-closest(key, candidates, prefix) := best if {
-	k := lower(trim_prefix(key, prefix))
-	scored := {[s, c] |
-		some c in candidates
-		s := similarity(k, lower(trim_prefix(c, prefix)))
-	}
-	top := max({s | some [s, _] in scored})
-	best := min({c | some [s, c] in scored; s == top})
-}
-
-similarity(a, b) := (2 * count(bigrams(a) & bigrams(b))) / n if {
-	n := count(bigrams(a)) + count(bigrams(b))
-	n > 0
-} else := 0
-
-bigrams(s) := {substring(s, i, 2) | some i in numbers.range(0, count(s) - 2)} if {
-	count(s) >= 2
-} else := {s}
 
 # ---------------------------------------------------------- CG114, CG115
 
