@@ -66,10 +66,11 @@ label_field(key) := sprintf("metadata.labels[%q]", [key])
 # item builds a decision item.
 item(code, field, msg) := {"code": code, "field": field, "message": sprintf("%s: %s", [subject, msg])}
 
-# plain_int reports whether s is a plain non-negative decimal integer, the
-# only form canarygate accepts for weights (ingress-nginx's Atoi also takes a
-# sign, which never means what the writer intended).
-plain_int(s) if regex.match(`^[0-9]+$`, s)
+# plain_int reports whether s is a plain non-negative decimal integer that
+# fits an int64 (as strconv.Atoi needs), the only form canarygate accepts for
+# weights (ingress-nginx's Atoi also takes a sign, which never means what the
+# writer intended).
+plain_int(s) if regex.match(`^[0-9]{1,18}$`, s)
 
 # rfc3339 reports whether s has the shape Go's time.RFC3339 parses, so rules
 # check a timestamp before parsing it and never raise a builtin error on a

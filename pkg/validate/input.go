@@ -139,8 +139,8 @@ type RouteFacts struct {
 	// Mains and Canaries are the other Ingresses with this key.
 	Mains    []IngressRef `json:"mains"`
 	Canaries []IngressRef `json:"canaries"`
-	// ServiceUsers are the other routes (other Ingresses, or other keys of
-	// this one) using this path's backend Service.
+	// ServiceUsers are the routes of other Ingresses (any key but this one)
+	// using this path's backend Service.
 	ServiceUsers []IngressRef `json:"serviceUsers"`
 	// MainServiceUsers are the routes other than the main route's own key
 	// that use the main route's Service (they are canaried too).
