@@ -113,8 +113,8 @@ else := "it could not be read"
 annotate_hint(ref) := sprintf("check it is Ready, then run: kubectl annotate inferenceservice %s -n %s %s=true", [ref.name, ref.namespace, vocab.verified])
 
 # Rollback (DESIGN §4): a primary change towards the previous-isvc recorded
-# on the old object is allowed when that target is Ready and still at the
-# recorded generation.
+# on the old object is allowed when that target is Ready (for its current
+# generation) and still at the recorded generation.
 rollback(ref) if {
 	prev := object.get(lib.old_annotations, vocab.previous_isvc, "")
 	prev != ""
@@ -123,7 +123,15 @@ rollback(ref) if {
 	t := target(ref)
 	t.exists
 	object.get(t.conditions, "Ready", "") == "True"
+	not stale_status(t)
 	object.get(lib.old_annotations, vocab.previous_generation, "") == sprintf("%d", [t.generation])
+}
+
+# stale_status: KServe's status describes an older generation, so its Ready
+# says nothing about the current spec.
+stale_status(t) if {
+	t.observedGeneration != 0
+	t.observedGeneration != t.generation
 }
 
 # backing_out: the route goes back to what its unchanged main route

@@ -407,6 +407,11 @@ test_cg301_rollback_to_previous_isvc_not_ready_is_denied if {
 	codes(items(doc)) == {"CG301"}
 }
 
+test_cg301_rollback_to_previous_isvc_with_stale_status_is_denied if {
+	doc := service_update("model-v2", "model-v1", rollback_stamps, [object.union(v1, {"observedGeneration": 2}), v2])
+	codes(items(doc)) == {"CG301"}
+}
+
 test_cg301_rollback_to_missing_previous_isvc_is_denied if {
 	gone := object.union(v2_missing, {"name": "model-v1"})
 	doc := service_update("model-v2", "model-v1", rollback_stamps, [gone, v2])
