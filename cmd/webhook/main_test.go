@@ -54,6 +54,15 @@ func TestCheckExitStatus(t *testing.T) {
 		"a policy directory with a package outside canarygate.ext exits 2": {
 			args: []string{"check", "-f", fixtures, "--policy", "testdata/badpolicy"}, code: 2, stderr: "outside canarygate.ext",
 		},
+		"two policy sources providing canarygate.config exit 2": {
+			args: []string{"check", "-f", fixtures, "--policy", "testdata/config-a", "--policy", "testdata/config-b"}, code: 2,
+			stderr: "both testdata/config-a and testdata/config-b provide canarygate.config",
+		},
+		"platform data lowers max_unverified_weight": {
+			args: append([]string{"check", "-f", filepath.Join(fixtures, "03b-canary-weight.yaml"), "--policy", "testdata/config-a",
+				"--state", filepath.Join(fixtures, "02-ingress.yaml")}, state...),
+			code: 1, stdout: "[CG302]",
+		},
 		"version prints the version": {
 			args: []string{"version"}, code: 0, stdout: "canarygate dev",
 		},

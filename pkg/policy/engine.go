@@ -151,7 +151,14 @@ func load(ctx context.Context, opts Options, tests bool) (*Engine, error) {
 
 	modules := map[string]*ast.Module{}
 	data := map[string]any{}
+	configFrom := ""
 	for _, s := range sources {
+		if cg, ok := s.Data["canarygate"].(map[string]any); ok && cg["config"] != nil && s.Name != "builtin" {
+			if configFrom != "" {
+				return nil, fmt.Errorf("%w: both %s and %s provide canarygate.config; only one policy source may (merge their settings into one)", ErrLoad, configFrom, s.Name)
+			}
+			configFrom = s.Name
+		}
 		for name, text := range s.Modules {
 			if _, dup := modules[name]; dup {
 				return nil, fmt.Errorf("%w: module %s is provided twice (second by %s)", ErrLoad, name, s.Name)
@@ -264,12 +271,6 @@ func (e *Engine) Evaluate(ctx context.Context, input ast.Value) ([]Item, error) 
 		return a.Message < b.Message
 	})
 	return items, nil
-}
-
-// ToValue converts a Go value (maps, slices, strings, numbers, bools, nil,
-// or anything JSON-marshalable) to an ast.Value for Evaluate.
-func ToValue(input any) (ast.Value, error) {
-	return ast.InterfaceToValue(input)
 }
 
 func str(v any) string {
