@@ -69,4 +69,3 @@ func TestToValueRejectsWhatJSONRejects(t *testing.T) {
 		t.Fatal("want an error for a channel")
 	}
 }
-
