@@ -77,8 +77,8 @@ func TestNewClasses(t *testing.T) {
 		in   []string
 		want facts.Classes
 	}{
-		"no classes default to nginx":   {in: nil, want: facts.Classes{"nginx"}},
-		"an empty list defaults too":    {in: []string{}, want: facts.Classes{"nginx"}},
+		"no classes default to nginx":     {in: nil, want: facts.Classes{"nginx"}},
+		"an empty list defaults too":      {in: []string{}, want: facts.Classes{"nginx"}},
 		"given classes are kept in order": {in: []string{"internal", "nginx"}, want: facts.Classes{"internal", "nginx"}},
 	}
 	for name, tc := range tests {
@@ -267,7 +267,7 @@ func TestIsCanary(t *testing.T) {
 		annotations map[string]string
 		want        bool
 	}{
-		`"true" is a canary`:            {annotations: map[string]string{canary.NginxCanary: "true"}, want: true},
+		`"true" is a canary`:             {annotations: map[string]string{canary.NginxCanary: "true"}, want: true},
 		`"1" is a canary (ParseBool)`:    {annotations: map[string]string{canary.NginxCanary: "1"}, want: true},
 		`"TRUE" is a canary (ParseBool)`: {annotations: map[string]string{canary.NginxCanary: "TRUE"}, want: true},
 		`"yes" is not a canary`:          {annotations: map[string]string{canary.NginxCanary: "yes"}, want: false},
@@ -399,6 +399,15 @@ func TestPrimaryOf(t *testing.T) {
 				ingress("a-unset", canSvc, asCanary(canary.NginxWeight, "100")),
 				ingress("z-created", canSvc, asCanary(), createdAt(t0)),
 			},
+			want: facts.Primary{ISVC: v1, Main: v1, MainIngress: mainRef},
+		},
+		"a path without a Service backend is skipped when resolving the main route": {
+			objects: []any{ingress("model-ingress", mainSvc, withHost(""), func(ing *networkingv1.Ingress) {
+				ing.Spec.DefaultBackend = &networkingv1.IngressBackend{
+					Resource: &corev1.TypedLocalObjectReference{Kind: "Bucket", Name: "static"},
+				}
+			})},
+			key:  facts.RouteKey{Class: "nginx", Host: "", Path: "/", PathType: "Prefix"},
 			want: facts.Primary{ISVC: v1, Main: v1, MainIngress: mainRef},
 		},
 		"canaries of an ungoverned class are not consulted": {

@@ -5,7 +5,6 @@ import (
 	"testing"
 
 	corev1 "k8s.io/api/core/v1"
-	networkingv1 "k8s.io/api/networking/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 
 	"github.com/canarygate/canarygate/pkg/canary"
@@ -14,9 +13,9 @@ import (
 
 // lookups is what the Set's indexes answer, as namespace/name lists.
 type lookups struct {
-	selecting map[string][]string      // InferenceService name in ns → Services
+	selecting map[string][]string         // InferenceService name in ns → Services
 	byRoute   map[facts.RouteKey][]string // route key → Ingresses
-	routingTo map[string][]string      // Service name in ns → Ingresses
+	routingTo map[string][]string         // Service name in ns → Ingresses
 }
 
 func checkLookups(t *testing.T, set *facts.Set, want lookups) {
@@ -271,6 +270,4 @@ func TestSetIsAReader(t *testing.T) {
 	set := facts.NewSet(nil)
 	set.Put(ingress("model-ingress", mainSvc))
 	checkLookups(t, set, lookups{byRoute: map[facts.RouteKey][]string{refKey: {"default/model-ingress"}}})
-	var ing *networkingv1.Ingress
-	_ = ing
 }

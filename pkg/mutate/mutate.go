@@ -118,15 +118,23 @@ func (m Mutator) Mutate(ctx context.Context, req Request, r facts.Reader) (Resul
 		if e.Written {
 			keep = true
 			if e.Time {
+				// Keep the request's time only when it is one canarygate
+				// would write now (a reinvocation); an old time carried over
+				// from the old object is not, though Accepts takes it.
+				fresh := e
+				fresh.Old, fresh.OldPresent = "", false
 				want = req.Now.UTC().Format(time.RFC3339)
-				if e.Present && e.Accepts(req.Now, req.Tolerance) {
+				if e.Present && fresh.Accepts(req.Now, req.Tolerance) {
 					want = e.Actual
 				}
 			} else {
 				want = e.Value
 			}
 		}
-		if e.Present && (!keep || e.Actual != want) {
+		// A value carried over unchanged from the old object was not set by
+		// the request: replacing it is the write itself, not a restoration.
+		carried := e.Present == e.OldPresent && e.Actual == e.Old
+		if e.Present && !carried && (!keep || e.Actual != want) {
 			res.Notices = append(res.Notices, Notice{Code: NoticeStampRestored, Message: fmt.Sprintf(
 				"%s %s/%s: %s is written only by canarygate; the request's value %q was replaced", req.Object.GetKind(), req.Object.GetNamespace(), req.Object.GetName(), e.Key, e.Actual)})
 		}
@@ -139,7 +147,11 @@ func (m Mutator) Mutate(ctx context.Context, req Request, r facts.Reader) (Resul
 	if len(ann) == 0 {
 		ann = nil
 	}
-	out.SetAnnotations(ann)
+	if ann != nil || len(out.GetAnnotations()) != 0 {
+		// An empty annotations map in the request stays as it is: removing
+		// it would be a patch that changes nothing.
+		out.SetAnnotations(ann)
+	}
 
 	patch, err := diff(req.Object, out)
 	if err != nil {
