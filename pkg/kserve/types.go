@@ -95,3 +95,34 @@ func (s *InferenceService) DeepCopy() *InferenceService {
 
 // DeepCopyObject implements runtime.Object.
 func (s *InferenceService) DeepCopyObject() runtime.Object { return s.DeepCopy() }
+
+// InferenceServiceList is a list of InferenceServices, needed by informers.
+type InferenceServiceList struct {
+	metav1.TypeMeta `json:",inline"`
+	metav1.ListMeta `json:"metadata,omitempty"`
+
+	Items []InferenceService `json:"items"`
+}
+
+// DeepCopyObject implements runtime.Object.
+func (l *InferenceServiceList) DeepCopyObject() runtime.Object {
+	if l == nil {
+		return nil
+	}
+	out := &InferenceServiceList{TypeMeta: l.TypeMeta}
+	l.ListMeta.DeepCopyInto(&out.ListMeta)
+	if l.Items != nil {
+		out.Items = make([]InferenceService, len(l.Items))
+		for i := range l.Items {
+			l.Items[i].DeepCopyInto(&out.Items[i])
+		}
+	}
+	return out
+}
+
+// AddToScheme registers the InferenceService types with a scheme.
+func AddToScheme(s *runtime.Scheme) error {
+	s.AddKnownTypes(GroupVersion, &InferenceService{}, &InferenceServiceList{})
+	metav1.AddToGroupVersion(s, GroupVersion)
+	return nil
+}

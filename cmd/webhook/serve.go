@@ -1,0 +1,274 @@
+package main
+
+import (
+	"context"
+	"crypto/tls"
+	"errors"
+	"fmt"
+	"net/http"
+	"sync/atomic"
+	"time"
+
+	"github.com/go-logr/logr"
+	"github.com/spf13/cobra"
+	corev1 "k8s.io/api/core/v1"
+	networkingv1 "k8s.io/api/networking/v1"
+	"k8s.io/apimachinery/pkg/api/meta"
+	"k8s.io/apimachinery/pkg/runtime"
+	clientgoscheme "k8s.io/client-go/kubernetes/scheme"
+	"k8s.io/client-go/rest"
+	"k8s.io/client-go/tools/clientcmd"
+	ctrl "sigs.k8s.io/controller-runtime"
+	"sigs.k8s.io/controller-runtime/pkg/cache"
+	"sigs.k8s.io/controller-runtime/pkg/client"
+	"sigs.k8s.io/controller-runtime/pkg/healthz"
+	"sigs.k8s.io/controller-runtime/pkg/log/zap"
+	"sigs.k8s.io/controller-runtime/pkg/manager"
+	"sigs.k8s.io/controller-runtime/pkg/metrics"
+	metricsserver "sigs.k8s.io/controller-runtime/pkg/metrics/server"
+	crwebhook "sigs.k8s.io/controller-runtime/pkg/webhook"
+
+	"github.com/canarygate/canarygate/pkg/facts"
+	"github.com/canarygate/canarygate/pkg/facts/cluster"
+	"github.com/canarygate/canarygate/pkg/kserve"
+	"github.com/canarygate/canarygate/pkg/policy"
+	cgsync "github.com/canarygate/canarygate/pkg/sync"
+	"github.com/canarygate/canarygate/pkg/webhook"
+)
+
+type serveFlags struct {
+	kubeconfig, certDir, probeAddr, metricsAddr, verificationKey string
+	port                                                         int
+	classes, policies                                            []string
+	enableHTTP2, builtin, leaderElect, devLog                    bool
+	timeout                                                      time.Duration
+}
+
+func newServeCommand() *cobra.Command {
+	f := &serveFlags{}
+	cmd := &cobra.Command{
+		Use:   "serve [flags]",
+		Short: "Run the admission webhook server (mutate, gate, lint)",
+		Long: `serve runs canarygate's admission webhooks over HTTPS:
+
+  POST /mutate          injects nginx canary annotations and writes stamps (fails open)
+  POST /validate/gate   blocks switches to unverified InferenceServices (fails closed)
+  POST /validate/lint   checks annotation values and route structure (fails open)
+
+It watches Ingresses, Services, InferenceServices and Namespaces through an
+indexed cache, reads the InferenceService a switch targets live, and reports
+ready on /readyz only once the caches have synced and the policies are
+loaded. Before that the gate denies with the reason, lint allows with a
+warning and mutate patches nothing.`,
+		Example: `  # Local development against the current kubeconfig, certificates in ./certs
+  canarygate serve --cert-dir ./certs --kubeconfig ~/.kube/config`,
+		Args: cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error { return runServe(cmd.Context(), f) },
+	}
+	fl := cmd.Flags()
+	fl.StringVar(&f.kubeconfig, "kubeconfig", "", "kubeconfig of the API server to watch (default: in-cluster, else $KUBECONFIG)")
+	fl.IntVar(&f.port, "port", 9443, "HTTPS webhook port")
+	fl.StringVar(&f.certDir, "cert-dir", "", "directory with tls.crt and tls.key, reloaded when they change (default: controller-runtime's serving-certs directory)")
+	fl.StringVar(&f.probeAddr, "health-probe-bind-address", ":8081", "address of /healthz and /readyz")
+	fl.StringVar(&f.metricsAddr, "metrics-bind-address", ":8080", `address of Prometheus /metrics ("0" disables)`)
+	fl.StringArrayVar(&f.classes, "ingress-class", []string{facts.DefaultIngressClass}, "ingress classes governed (repeatable); the first is assumed for Ingresses that name none")
+	fl.BoolVar(&f.enableHTTP2, "enable-http2", false, "serve HTTP/2 on the webhook port (off by default: HTTP/2 rapid-reset mitigations)")
+	fl.StringArrayVar(&f.policies, "policy", nil, "platform policy directory (repeatable)")
+	fl.BoolVar(&f.builtin, "builtin-policies", true, "load the built-in policies")
+	fl.StringVar(&f.verificationKey, "policy-verification-key", "", "public key verifying signed policy bundles (not supported by this build yet)")
+	fl.BoolVar(&f.leaderElect, "leader-elect", false, "elect a leader for the sync controller so replicas do not fight")
+	fl.DurationVar(&f.timeout, "decision-timeout", 2*time.Second, "bound on fact lookups and evaluation per request, below the webhook timeout")
+	fl.BoolVar(&f.devLog, "dev-log", false, "human-readable logs instead of JSON")
+	return cmd
+}
+
+func runServe(ctx context.Context, f *serveFlags) error {
+	fail := func(err error) error { return &exitError{code: 2, err: err} }
+	if f.verificationKey != "" {
+		return fail(fmt.Errorf("--policy-verification-key: signed bundles are not supported by this build yet; load unsigned policy directories with --policy"))
+	}
+	log := zap.New(zap.UseDevMode(f.devLog))
+	ctrl.SetLogger(log)
+
+	cfg, err := restConfig(f.kubeconfig)
+	if err != nil {
+		return fail(err)
+	}
+	scheme := runtime.NewScheme()
+	if err := clientgoscheme.AddToScheme(scheme); err != nil {
+		return fail(err)
+	}
+	if err := kserve.AddToScheme(scheme); err != nil {
+		return fail(err)
+	}
+
+	var tlsOpts []func(*tls.Config)
+	tlsOpts = append(tlsOpts, func(c *tls.Config) { c.MinVersion = tls.VersionTLS12 })
+	if !f.enableHTTP2 {
+		tlsOpts = append(tlsOpts, func(c *tls.Config) { c.NextProtos = []string{"http/1.1"} })
+	}
+	mgr, err := ctrl.NewManager(cfg, ctrl.Options{
+		Scheme: scheme,
+		Cache:  cache.Options{DefaultTransform: cache.TransformStripManagedFields()},
+		Metrics: metricsserver.Options{
+			BindAddress: f.metricsAddr,
+		},
+		HealthProbeBindAddress: f.probeAddr,
+		WebhookServer: crwebhook.NewServer(crwebhook.Options{
+			Port: f.port, CertDir: f.certDir, TLSOpts: tlsOpts,
+		}),
+		LeaderElection:   f.leaderElect,
+		LeaderElectionID: "canarygate-sync",
+	})
+	if err != nil {
+		return fail(fmt.Errorf("creating the manager: %w", err))
+	}
+	classes := facts.NewClasses(f.classes)
+	if err := cluster.AddIndexes(ctx, mgr.GetFieldIndexer(), classes); err != nil {
+		return fail(err)
+	}
+
+	// Policies load once at startup; until they have, every endpoint
+	// answers as DESIGN §4 says for "not loaded".
+	var engine atomic.Pointer[policy.Engine]
+	opts := policy.Options{Builtin: f.builtin}
+	for _, p := range f.policies {
+		src, err := policy.FromDir(p)
+		if err != nil {
+			return fail(fmt.Errorf("--policy %s: %w", p, err))
+		}
+		opts.Sources = append(opts.Sources, src)
+	}
+	e, err := policy.Load(ctx, opts)
+	if err != nil {
+		return fail(err)
+	}
+	engine.Store(e)
+
+	sync := &cacheSync{cache: mgr.GetCache(), mapper: mgr.GetRESTMapper(), log: log.WithName("cache")}
+	if err := mgr.Add(sync); err != nil {
+		return fail(err)
+	}
+	metricsCollectors, err := webhook.NewMetrics(metrics.Registry)
+	if err != nil {
+		return fail(err)
+	}
+	h := webhook.New(webhook.Options{
+		Classes: classes, Engine: &engine,
+		Facts:     cluster.Reader{Cache: mgr.GetCache(), Live: mgr.GetAPIReader()},
+		Ready:     sync.ready,
+		Timeout:   f.timeout,
+		Tolerance: time.Minute,
+		Metrics:   metricsCollectors,
+		Log:       log.WithName("decision"),
+	})
+	syncer := &cgsync.Reconciler{
+		Client: mgr.GetClient(), Facts: cluster.Reader{Cache: mgr.GetCache()},
+		Classes: classes, Events: mgr.GetEventRecorder("canarygate"),
+	}
+	// The sync controller watches InferenceServices, so it is set up once
+	// the CRD exists; without it the server stays up and not ready.
+	sync.afterCRD = func() error {
+		if err := syncer.SetupWithManager(mgr); err != nil {
+			return fmt.Errorf("setting up the sync controller: %w", err)
+		}
+		return nil
+	}
+	srv := mgr.GetWebhookServer()
+	srv.Register(webhook.PathMutate, h.Mutate)
+	srv.Register(webhook.PathGate, h.Gate)
+	srv.Register(webhook.PathLint, h.Lint)
+
+	if err := mgr.AddHealthzCheck("ping", healthz.Ping); err != nil {
+		return fail(err)
+	}
+	if err := mgr.AddReadyzCheck("webhook", srv.StartedChecker()); err != nil {
+		return fail(err)
+	}
+	if err := mgr.AddReadyzCheck("caches", func(*http.Request) error { return sync.ready() }); err != nil {
+		return fail(err)
+	}
+	if err := mgr.AddReadyzCheck("policies", func(*http.Request) error {
+		if engine.Load() == nil {
+			return errors.New("policies are not loaded")
+		}
+		return nil
+	}); err != nil {
+		return fail(err)
+	}
+	log.Info("starting canarygate", "version", version, "port", f.port, "ingressClasses", []string(classes))
+	if err := mgr.Start(ctrl.SetupSignalHandler()); err != nil {
+		return fail(fmt.Errorf("running the manager: %w", err))
+	}
+	return nil
+}
+
+func restConfig(kubeconfig string) (*rest.Config, error) {
+	if kubeconfig == "" {
+		return ctrl.GetConfig()
+	}
+	return clientcmd.BuildConfigFromFlags("", kubeconfig)
+}
+
+// cacheSync starts the informers canarygate needs and reports readiness once
+// they have synced. Without the InferenceService CRD it stays not ready,
+// says which CRD is missing, and keeps checking.
+type cacheSync struct {
+	cache  cache.Cache
+	mapper meta.RESTMapper
+	log    logr.Logger
+	// afterCRD runs once the InferenceService CRD is served.
+	afterCRD func() error
+	synced   atomic.Bool
+	reason   atomic.Value // string
+}
+
+var _ manager.Runnable = (*cacheSync)(nil)
+
+func (c *cacheSync) ready() error {
+	if c.synced.Load() {
+		return nil
+	}
+	if r, _ := c.reason.Load().(string); r != "" {
+		return fmt.Errorf("%w: %s", webhook.ErrNotReady, r)
+	}
+	return fmt.Errorf("%w: caches are syncing", webhook.ErrNotReady)
+}
+
+// Start implements manager.Runnable.
+func (c *cacheSync) Start(ctx context.Context) error {
+	for {
+		if _, err := c.mapper.RESTMapping(kserve.GroupVersionKind.GroupKind(), kserve.Version); err != nil {
+			reason := fmt.Sprintf("the InferenceService CRD (%s/%s) is not installed: %v", kserve.Group, kserve.Version, err)
+			if prev, _ := c.reason.Load().(string); prev != reason {
+				c.log.Info("not ready", "reason", reason)
+			}
+			c.reason.Store(reason)
+			select {
+			case <-ctx.Done():
+				return nil
+			case <-time.After(5 * time.Second):
+				continue
+			}
+		}
+		break
+	}
+	if c.afterCRD != nil {
+		if err := c.afterCRD(); err != nil {
+			return err
+		}
+	}
+	for _, obj := range []client.Object{&networkingv1.Ingress{}, &corev1.Service{}, &corev1.Namespace{}, &kserve.InferenceService{}} {
+		if _, err := c.cache.GetInformer(ctx, obj); err != nil {
+			return fmt.Errorf("starting the %T informer: %w", obj, err)
+		}
+	}
+	if !c.cache.WaitForCacheSync(ctx) {
+		return nil
+	}
+	c.synced.Store(true)
+	c.reason.Store("")
+	c.log.Info("caches synced")
+	<-ctx.Done()
+	return nil
+}

@@ -1,0 +1,333 @@
+// Package webhook serves canarygate's three admission endpoints — mutate,
+// gate and lint — with the same mutation and policies `canarygate check`
+// runs. Handlers are thin: decode the review, call the decision, map the
+// result to a response in one place.
+package webhook
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"net/http"
+	"strings"
+	"sync/atomic"
+	"time"
+
+	"github.com/go-logr/logr"
+	admissionv1 "k8s.io/api/admission/v1"
+	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
+	"sigs.k8s.io/controller-runtime/pkg/webhook/admission"
+
+	"github.com/canarygate/canarygate/pkg/facts"
+	"github.com/canarygate/canarygate/pkg/mutate"
+	"github.com/canarygate/canarygate/pkg/policy"
+	"github.com/canarygate/canarygate/pkg/validate"
+)
+
+// Paths of the endpoints (DESIGN §4); the webhook configurations, the chart
+// and the tests rely on them.
+const (
+	PathMutate = "/mutate"
+	PathGate   = "/validate/gate"
+	PathLint   = "/validate/lint"
+)
+
+// maxWarningBytes keeps warnings under the API server's 4 KiB total.
+const maxWarningBytes = 3800
+
+// ErrNotReady is returned by readiness checks before the caches have
+// synced or the policies have loaded.
+var ErrNotReady = errors.New("canarygate is not ready")
+
+// Options wires the handlers.
+type Options struct {
+	// Classes are the governed ingress classes.
+	Classes facts.Classes
+	// Engine holds the current policy set; nil until loaded.
+	Engine *atomic.Pointer[policy.Engine]
+	// Facts answers lookups: the cache, with InferenceServices read live.
+	Facts facts.Reader
+	// Ready returns nil once the caches have synced (and anything else the
+	// decisions need is in place), else why not.
+	Ready func() error
+	// Timeout bounds fact lookups and evaluation, well below the webhook
+	// timeout so the gate answers (and denies) rather than times out.
+	Timeout time.Duration
+	// Tolerance is how far a time stamp may be from now.
+	Tolerance time.Duration
+	Metrics   *Metrics
+	Log       logr.Logger
+	// Now is the clock; time.Now when nil.
+	Now func() time.Time
+}
+
+// Handlers are the three endpoints as http.Handlers.
+type Handlers struct {
+	Mutate, Gate, Lint *admission.Webhook
+}
+
+// New returns the handlers. Panics inside a handler are recovered by the
+// handler itself so each endpoint fails the way DESIGN §4 says (the gate
+// denies, lint and mutate allow with a warning).
+func New(opts Options) Handlers {
+	if opts.Now == nil {
+		opts.Now = time.Now
+	}
+	if opts.Timeout == 0 {
+		opts.Timeout = 2 * time.Second
+	}
+	return Handlers{
+		Mutate: &admission.Webhook{Handler: &handler{opts: opts, endpoint: "mutate"}},
+		Gate:   &admission.Webhook{Handler: &handler{opts: opts, endpoint: policy.EndpointGate}},
+		Lint:   &admission.Webhook{Handler: &handler{opts: opts, endpoint: policy.EndpointLint}},
+	}
+}
+
+type handler struct {
+	opts     Options
+	endpoint string
+}
+
+// Handle implements admission.Handler.
+func (h *handler) Handle(ctx context.Context, req admission.Request) (resp admission.Response) {
+	start := h.opts.Now()
+	var codes []string
+	defer func() {
+		if r := recover(); r != nil {
+			resp = h.failure(fmt.Errorf("internal error: %v", r))
+			codes = []string{"panic"}
+		}
+		h.record(req, resp, codes, start)
+	}()
+	if req.SubResource != "" {
+		return admission.Allowed("subresource requests are not governed")
+	}
+	gk := req.Kind
+	kind := facts.Governed(schemaGK(gk.Group, gk.Kind))
+	if !kind {
+		return admission.Allowed("kind not governed by canarygate")
+	}
+	if err := h.opts.Ready(); err != nil {
+		return h.failure(err)
+	}
+	engine := h.opts.Engine.Load()
+	if engine == nil {
+		return h.failure(fmt.Errorf("%w: policies are not loaded", ErrNotReady))
+	}
+	ctx, cancel := context.WithTimeout(ctx, h.opts.Timeout)
+	defer cancel()
+
+	vreq, err := decode(req)
+	if err != nil {
+		return h.malformed(err)
+	}
+	if h.endpoint == "mutate" {
+		return h.mutate(ctx, req, vreq)
+	}
+	after, err := overlay(h.opts.Facts, h.opts.Classes, vreq)
+	if err != nil {
+		return h.malformed(err)
+	}
+	v := validate.Validator{Engine: engine, Builder: validate.Builder{Classes: h.opts.Classes}}
+	d, err := v.Validate(ctx, vreq, h.opts.Facts, after, h.opts.Now())
+	if h.opts.Metrics != nil {
+		h.opts.Metrics.Evaluation.WithLabelValues(h.endpoint).Observe(h.opts.Now().Sub(start).Seconds())
+	}
+	if err != nil {
+		if errors.Is(err, validate.ErrMalformed) {
+			return h.malformed(err)
+		}
+		return h.failure(err)
+	}
+	denials, warnings := d.Denials(h.endpoint), d.Warnings(h.endpoint)
+	for _, it := range append(denials, warnings...) {
+		codes = append(codes, it.Code)
+	}
+	resp = admission.Allowed("")
+	if len(denials) > 0 {
+		resp = admission.Denied(joinItems(denials))
+	}
+	resp = resp.WithWarnings(warningLines(warnings)...)
+	if h.endpoint == policy.EndpointGate {
+		for _, it := range d.Items {
+			if it.Code == "CG306" && vreq.Object != nil {
+				resp.AuditAnnotations = map[string]string{
+					"override-reason": vreq.Object.GetAnnotations()["canarygate.io/override-reason"],
+					"override-user":   vreq.User,
+				}
+			}
+		}
+	}
+	return resp
+}
+
+func (h *handler) mutate(ctx context.Context, req admission.Request, vreq validate.Request) admission.Response {
+	m := mutate.Mutator{Classes: h.opts.Classes, Tolerance: h.opts.Tolerance}
+	res, err := m.Mutate(ctx, mutate.Request{
+		Operation: vreq.Operation, Object: vreq.Object, OldObject: vreq.OldObject,
+		User: vreq.User, Now: h.opts.Now(),
+	}, h.opts.Facts)
+	if err != nil {
+		return h.failure(err)
+	}
+	var warnings []string
+	for _, n := range res.Notices {
+		warnings = append(warnings, fmt.Sprintf("[%s] %s", n.Code, n.Message))
+	}
+	if len(res.Patch) == 0 {
+		return admission.Allowed("").WithWarnings(truncate(warnings)...)
+	}
+	mutated, err := json.Marshal(res.Object.Object)
+	if err != nil {
+		return h.failure(err)
+	}
+	return admission.PatchResponseFromRaw(req.Object.Raw, mutated).WithWarnings(truncate(warnings)...)
+}
+
+// failure answers when canarygate cannot decide: the gate denies (fail
+// closed), lint and mutate allow with a warning (fail open).
+func (h *handler) failure(err error) admission.Response {
+	msg := fmt.Sprintf("canarygate could not decide: %v", err)
+	if h.endpoint == policy.EndpointGate {
+		return admission.Denied(msg + "; the gate denies rather than guesses, retry in a moment")
+	}
+	return admission.Allowed("").WithWarnings(msg + "; admitted unchecked")
+}
+
+// malformed answers a request canarygate cannot understand: the gate
+// denies it with the reason; lint and mutate let the gate decide.
+func (h *handler) malformed(err error) admission.Response {
+	msg := fmt.Sprintf("canarygate cannot read this object: %v", err)
+	if h.endpoint == policy.EndpointGate {
+		return admission.Denied(msg)
+	}
+	return admission.Allowed("").WithWarnings(msg)
+}
+
+func (h *handler) record(req admission.Request, resp admission.Response, codes []string, start time.Time) {
+	result := "allowed"
+	switch {
+	case !resp.Allowed:
+		result = "denied"
+	case len(resp.Warnings) > 0:
+		result = "warned"
+	}
+	if h.opts.Metrics != nil {
+		if len(codes) == 0 {
+			h.opts.Metrics.Decisions.WithLabelValues(h.endpoint, req.Kind.Kind, string(req.Operation), result, "").Inc()
+		}
+		for _, c := range codes {
+			h.opts.Metrics.Decisions.WithLabelValues(h.endpoint, req.Kind.Kind, string(req.Operation), result, c).Inc()
+		}
+	}
+	dry := req.DryRun != nil && *req.DryRun
+	h.opts.Log.Info("decision",
+		"endpoint", h.endpoint, "uid", req.UID, "user", req.UserInfo.Username,
+		"kind", req.Kind.Kind, "namespace", req.Namespace, "name", req.Name,
+		"operation", req.Operation, "result", result, "codes", codes, "dryRun", dry,
+		"duration", h.opts.Now().Sub(start).String())
+}
+
+// decode turns an admission request into the validate.Request both the
+// mutation and the policies take.
+func decode(req admission.Request) (validate.Request, error) {
+	out := validate.Request{
+		UID: string(req.UID), Operation: string(req.Operation),
+		Namespace: req.Namespace, Name: req.Name,
+		User: req.UserInfo.Username, Groups: req.UserInfo.Groups,
+		DryRun: req.DryRun != nil && *req.DryRun,
+	}
+	out.Kind.Group, out.Kind.Version, out.Kind.Kind = req.Kind.Group, req.Kind.Version, req.Kind.Kind
+	switch req.Operation {
+	case admissionv1.Create, admissionv1.Update, admissionv1.Delete:
+	default:
+		return out, fmt.Errorf("operation %q is not one canarygate handles", req.Operation)
+	}
+	var err error
+	if out.Object, err = object(req.Object.Raw, req, "object"); err != nil {
+		return out, err
+	}
+	if out.OldObject, err = object(req.OldObject.Raw, req, "oldObject"); err != nil {
+		return out, err
+	}
+	switch {
+	case req.Operation != admissionv1.Delete && out.Object == nil:
+		return out, fmt.Errorf("%s request without an object", req.Operation)
+	case req.Operation == admissionv1.Delete && out.OldObject == nil:
+		return out, errors.New("DELETE request without oldObject")
+	case req.Operation == admissionv1.Update && out.OldObject == nil:
+		return out, errors.New("UPDATE request without oldObject")
+	}
+	if req.Operation == admissionv1.Delete {
+		out.Object = nil
+	}
+	if out.Name == "" && out.Object != nil {
+		out.Name = out.Object.GetName()
+	}
+	return out, nil
+}
+
+func object(raw []byte, req admission.Request, field string) (*unstructured.Unstructured, error) {
+	if len(raw) == 0 || string(raw) == "null" {
+		return nil, nil
+	}
+	u := &unstructured.Unstructured{}
+	if err := u.UnmarshalJSON(raw); err != nil {
+		return nil, fmt.Errorf("%s: %w", field, err)
+	}
+	if gvk := u.GroupVersionKind(); gvk.Group != req.Kind.Group || gvk.Kind != req.Kind.Kind {
+		return nil, fmt.Errorf("%s is a %s, but the request is for a %s", field, gvk.Kind, req.Kind.Kind)
+	}
+	if u.GetNamespace() == "" {
+		u.SetNamespace(req.Namespace)
+	}
+	return u, nil
+}
+
+// overlay returns the facts with the request applied.
+func overlay(base facts.Reader, classes facts.Classes, req validate.Request) (facts.Reader, error) {
+	o := facts.Overlay{Base: base, Classes: classes}
+	if req.Operation == string(admissionv1.Delete) {
+		o.Deleted = req.Kind.GroupKind()
+		o.Ref = facts.Ref{Namespace: req.Namespace, Name: req.Name}
+		return o, nil
+	}
+	typed, err := facts.Decode(req.Object)
+	if err != nil {
+		return nil, err
+	}
+	o.Put = typed
+	return o, nil
+}
+
+func joinItems(items []policy.Item) string {
+	parts := make([]string, len(items))
+	for i, it := range items {
+		parts[i] = fmt.Sprintf("[%s] %s", it.Code, it.Message)
+	}
+	return strings.Join(parts, "; ")
+}
+
+func warningLines(items []policy.Item) []string {
+	out := make([]string, len(items))
+	for i, it := range items {
+		out[i] = fmt.Sprintf("[%s] %s", it.Code, it.Message)
+	}
+	return truncate(out)
+}
+
+// truncate keeps warnings within the API server's limit, saying how many
+// were left out.
+func truncate(warnings []string) []string {
+	total := 0
+	for i, w := range warnings {
+		total += len(w)
+		if total > maxWarningBytes {
+			return append(warnings[:i:i], fmt.Sprintf("%d more warning(s) left out; run canarygate check for all of them", len(warnings)-i))
+		}
+	}
+	return warnings
+}
+
+var _ http.Handler = (*admission.Webhook)(nil)
