@@ -46,7 +46,7 @@ run -f "$fx/04-verify-model-v2.yaml" -f "$fx/04-switch.yaml" "${state[@]}"
 say "Step 5, wrong order: deleting model-v2-svc while the canary still routes to it — denied"
 mkdir -p "$tmp/cleanup"
 cp "$fx"/00-isvc-model-v1.yaml "$fx"/00-isvc-model-v2.yaml "$fx"/02-ingress.yaml "$fx"/03b-canary-weight.yaml "$tmp/cleanup/"
-sed -n '1,12p' "$fx/01-services.yaml" >"$tmp/cleanup/01-model-svc.yaml"
+awk '/^---/{exit} {print}' "$fx/01-services.yaml" >"$tmp/cleanup/01-model-svc.yaml"
 run -f "$tmp/cleanup" "${state[@]}" --prune
 
 say "Step 5, right order: delete the canary Ingress first"

@@ -57,6 +57,9 @@ func (c *cluster) seed(files ...string) {
 			c.t.Fatal(err)
 		}
 		for _, o := range objs {
+			if o.Object.GetNamespace() == "" {
+				o.Object.SetNamespace("default")
+			}
 			c.objects[key(o.Object)] = o.Object
 		}
 	}
