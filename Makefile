@@ -17,8 +17,21 @@ build: ## Build bin/canarygate
 	$(GO) build -ldflags "$(LDFLAGS)" -o $(BIN)/canarygate ./cmd/webhook
 
 .PHONY: test
-test: ## Run every test: Go unit and scenario tests, Rego tests, fuzz seed corpora
+test: controlplane ## Run every test: unit, scenario, Rego, fuzz seeds, and the e2e suite on a real control plane
 	$(GO) test -count=1 ./...
+	$(GO) test -count=1 -tags e2e -timeout 30m ./test/e2e/... -ginkgo.v
+
+.PHONY: unit
+unit: ## Run the tests that need no control plane
+	$(GO) test -count=1 ./...
+
+.PHONY: e2e
+e2e: controlplane ## Run the e2e suite against a real kube-apiserver
+	$(GO) test -count=1 -tags e2e -timeout 30m ./test/e2e/... -ginkgo.v
+
+.PHONY: controlplane
+controlplane: ## Build etcd, kube-apiserver, kube-controller-manager and kubectl into bin/controlplane (once)
+	@bash hack/controlplane/build.sh $(BIN)/controlplane
 
 .PHONY: bench
 bench: ## Run the decision benchmarks (not part of make test)

@@ -134,6 +134,7 @@ func Start(ctx context.Context, opts Options) (env *Env, err error) {
 		"--kubeconfig", kcmConfig,
 		"--authentication-kubeconfig", kcmConfig,
 		"--authorization-kubeconfig", kcmConfig,
+		"--authentication-skip-lookup",
 		"--controllers", "namespace-controller,garbage-collector-controller",
 		"--leader-elect=false",
 		"--bind-address", "127.0.0.1",
