@@ -54,7 +54,11 @@ $(GOLANGCI): hack/tools/go.mod
 	cd hack/tools && $(GO) build -o $(GOLANGCI) github.com/golangci/golangci-lint/v2/cmd/golangci-lint
 
 .PHONY: demo
-demo: build ## Replay the reference release through canarygate check, with narration
+demo: controlplane ## Play the v1 -> v2 release on a local control plane with canarygate serve (KEEP=1 leaves it running)
+	$(GO) run ./hack/demo -root $(CURDIR) $(if $(KEEP),-keep)
+
+.PHONY: demo-check
+demo-check: build ## Replay the reference release offline through canarygate check, with narration
 	@bash hack/demo.sh $(BIN)/canarygate
 
 .PHONY: clean

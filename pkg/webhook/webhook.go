@@ -5,11 +5,14 @@
 package webhook
 
 import (
+	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
 	"fmt"
+	"io"
 	"net/http"
+	"runtime/debug"
 	"strings"
 	"sync/atomic"
 	"time"
@@ -78,10 +81,81 @@ func New(opts Options) Handlers {
 		opts.Timeout = 2 * time.Second
 	}
 	return Handlers{
-		Mutate: &admission.Webhook{Handler: &handler{opts: opts, endpoint: "mutate"}},
-		Gate:   &admission.Webhook{Handler: &handler{opts: opts, endpoint: policy.EndpointGate}},
-		Lint:   &admission.Webhook{Handler: &handler{opts: opts, endpoint: policy.EndpointLint}},
+		Mutate: &admission.Webhook{Handler: &handler{opts: opts, endpoint: "mutate"}, WithContextFunc: withReviewType},
+		Gate:   &admission.Webhook{Handler: &handler{opts: opts, endpoint: policy.EndpointGate}, WithContextFunc: withReviewType},
+		Lint:   &admission.Webhook{Handler: &handler{opts: opts, endpoint: policy.EndpointLint}, WithContextFunc: withReviewType},
 	}
+}
+
+// maxReviewBytes is controller-runtime's limit on an AdmissionReview body; a
+// larger body is answered 413 by controller-runtime itself.
+const maxReviewBytes = 7 * 1024 * 1024
+
+// reviewType is the apiVersion and kind an AdmissionReview body declares.
+type reviewType struct{ apiVersion, kind string }
+
+type reviewTypeKey struct{}
+
+// withReviewType records the apiVersion and kind of the body in the context:
+// controller-runtime decodes any apiVersion (and a body without a request)
+// into a v1 request, so Handle could not otherwise tell a review it does not
+// understand from one it does. The body is put back for controller-runtime.
+func withReviewType(ctx context.Context, r *http.Request) context.Context {
+	if r.Body == nil || r.Body == http.NoBody {
+		return ctx
+	}
+	body, err := io.ReadAll(io.LimitReader(r.Body, maxReviewBytes+1))
+	r.Body = struct {
+		io.Reader
+		io.Closer
+	}{io.MultiReader(bytes.NewReader(body), r.Body), r.Body}
+	if err != nil || len(body) > maxReviewBytes {
+		return ctx
+	}
+	return context.WithValue(ctx, reviewTypeKey{}, peekReviewType(body))
+}
+
+// peekReviewType reads the top-level apiVersion and kind, stopping as soon as
+// both are known (the API server writes them before the request).
+func peekReviewType(body []byte) reviewType {
+	var t reviewType
+	dec := json.NewDecoder(bytes.NewReader(body))
+	if tok, err := dec.Token(); err != nil || tok != json.Delim('{') {
+		return t
+	}
+	for dec.More() && (t.apiVersion == "" || t.kind == "") {
+		tok, err := dec.Token()
+		if err != nil {
+			return t
+		}
+		var v any
+		switch tok {
+		case "apiVersion":
+			v = &t.apiVersion
+		case "kind":
+			v = &t.kind
+		default:
+			v = &json.RawMessage{}
+		}
+		if err := dec.Decode(v); err != nil {
+			return t
+		}
+	}
+	return t
+}
+
+// checkReview returns why the review is not one canarygate understands, or
+// nil. Requests handled without HTTP carry no review type and pass.
+func checkReview(ctx context.Context, req admission.Request) error {
+	if t, ok := ctx.Value(reviewTypeKey{}).(reviewType); ok {
+		if t.kind != "AdmissionReview" || (t.apiVersion != admissionv1.SchemeGroupVersion.String() && t.apiVersion != "admission.k8s.io/v1beta1") {
+			return fmt.Errorf("body has apiVersion %q and kind %q; canarygate reads an AdmissionReview of admission.k8s.io/v1 or v1beta1", t.apiVersion, t.kind)
+		}
+	}
+	if req.UID == "" {
+		return errors.New("AdmissionReview has no request, or its request has no uid")
+	}
+	return nil
 }
 
 type handler struct {
@@ -91,15 +165,25 @@ type handler struct {
 
 // Handle implements admission.Handler.
 func (h *handler) Handle(ctx context.Context, req admission.Request) (resp admission.Response) {
-	start := h.opts.Now()
+	// Latency is measured on the real clock; Options.Now is the decision
+	// time the policies see.
+	start := time.Now()
 	var codes []string
 	defer func() {
 		if r := recover(); r != nil {
+			h.opts.Log.Error(fmt.Errorf("panic: %v", r), "handler panicked", "endpoint", h.endpoint, "uid", req.UID, "stack", string(debug.Stack()))
 			resp = h.failure(fmt.Errorf("internal error: %v", r))
+			if !resp.Allowed {
+				// A panic is a server error (500), still carrying the UID.
+				resp = admission.Errored(http.StatusInternalServerError, errors.New(resp.Result.Message))
+			}
 			codes = []string{"panic"}
 		}
 		h.record(req, resp, codes, start)
 	}()
+	if err := checkReview(ctx, req); err != nil {
+		return admission.Errored(http.StatusBadRequest, err)
+	}
 	if req.SubResource != "" {
 		return admission.Allowed("subresource requests are not governed")
 	}
@@ -123,7 +207,7 @@ func (h *handler) Handle(ctx context.Context, req admission.Request) (resp admis
 		return h.malformed(err)
 	}
 	if h.endpoint == "mutate" {
-		return h.mutate(ctx, req, vreq)
+		return h.mutate(ctx, vreq, start)
 	}
 	after, err := overlay(h.opts.Facts, h.opts.Classes, vreq)
 	if err != nil {
@@ -132,7 +216,7 @@ func (h *handler) Handle(ctx context.Context, req admission.Request) (resp admis
 	v := validate.Validator{Engine: engine, Builder: validate.Builder{Classes: h.opts.Classes}}
 	d, err := v.Validate(ctx, vreq, h.opts.Facts, after, h.opts.Now())
 	if h.opts.Metrics != nil {
-		h.opts.Metrics.Evaluation.WithLabelValues(h.endpoint).Observe(h.opts.Now().Sub(start).Seconds())
+		h.opts.Metrics.Evaluation.WithLabelValues(h.endpoint).Observe(time.Since(start).Seconds())
 	}
 	if err != nil {
 		if errors.Is(err, validate.ErrMalformed) {
@@ -162,7 +246,7 @@ func (h *handler) Handle(ctx context.Context, req admission.Request) (resp admis
 	return resp
 }
 
-func (h *handler) mutate(ctx context.Context, req admission.Request, vreq validate.Request) admission.Response {
+func (h *handler) mutate(ctx context.Context, vreq validate.Request, start time.Time) admission.Response {
 	m := mutate.Mutator{Classes: h.opts.Classes, Tolerance: h.opts.Tolerance}
 	res, err := m.Mutate(ctx, mutate.Request{
 		Operation: vreq.Operation, Object: vreq.Object, OldObject: vreq.OldObject,
@@ -178,11 +262,13 @@ func (h *handler) mutate(ctx context.Context, req admission.Request, vreq valida
 	if len(res.Patch) == 0 {
 		return admission.Allowed("").WithWarnings(truncate(warnings)...)
 	}
-	mutated, err := json.Marshal(res.Object.Object)
-	if err != nil {
-		return h.failure(err)
+	if h.opts.Metrics != nil {
+		h.opts.Metrics.Evaluation.WithLabelValues(h.endpoint).Observe(time.Since(start).Seconds())
 	}
-	return admission.PatchResponseFromRaw(req.Object.Raw, mutated).WithWarnings(truncate(warnings)...)
+	// The patch is the diff of the mutated copy against the decoded
+	// request object (namespace filled in as the API server does), so it
+	// carries only canarygate's changes.
+	return admission.Patched("", res.Patch...).WithWarnings(truncate(warnings)...)
 }
 
 // failure answers when canarygate cannot decide: the gate denies (fail
@@ -226,7 +312,7 @@ func (h *handler) record(req admission.Request, resp admission.Response, codes [
 		"endpoint", h.endpoint, "uid", req.UID, "user", req.UserInfo.Username,
 		"kind", req.Kind.Kind, "namespace", req.Namespace, "name", req.Name,
 		"operation", req.Operation, "result", result, "codes", codes, "dryRun", dry,
-		"duration", h.opts.Now().Sub(start).String())
+		"duration", time.Since(start).String())
 }
 
 // decode turns an admission request into the validate.Request both the
@@ -277,10 +363,15 @@ func object(raw []byte, req admission.Request, field string) (*unstructured.Unst
 		return nil, fmt.Errorf("%s: %w", field, err)
 	}
 	if gvk := u.GroupVersionKind(); gvk.Group != req.Kind.Group || gvk.Kind != req.Kind.Kind {
-		return nil, fmt.Errorf("%s is a %s, but the request is for a %s", field, gvk.Kind, req.Kind.Kind)
+		return nil, fmt.Errorf("%s is of kind %s, but the request is for kind %s", field, gvk.Kind, req.Kind.Kind)
 	}
 	if u.GetNamespace() == "" {
 		u.SetNamespace(req.Namespace)
+	}
+	// Check the schema here, for every endpoint: the mutation decodes only
+	// some objects, so a malformed CREATE would pass it without a warning.
+	if _, err := facts.Decode(u); err != nil {
+		return nil, fmt.Errorf("%s: %w", field, err)
 	}
 	return u, nil
 }
