@@ -42,21 +42,6 @@ const (
 // creationTimestamp.
 var now = time.Date(2026, 12, 1, 10, 0, 0, 0, time.UTC)
 
-// baseFixtures is the cluster of the reference scenario before any canary:
-// model-v1 and model-v2 Ready (model-v2 not verified), both Services and the
-// main Ingress.
-var baseFixtures = []string{
-	scenarioDir + "/00-isvc-model-v1.yaml",
-	scenarioDir + "/00-isvc-model-v2.yaml",
-	scenarioDir + "/01-services.yaml",
-	scenarioDir + "/02-ingress.yaml",
-}
-
-// with returns baseFixtures followed by more files.
-func with(files ...string) []string {
-	return append(append([]string{}, baseFixtures...), files...)
-}
-
 // harness serves the three handlers over real HTTP at their paths.
 type harness struct {
 	srv     *httptest.Server
@@ -88,16 +73,6 @@ func factsOf(t *testing.T, objs []*unstructured.Unstructured) *facts.Set {
 		set.Put(obj)
 	}
 	return set
-}
-
-// objects reads every object of the fixture files, in order.
-func objects(t *testing.T, files ...string) []*unstructured.Unstructured {
-	t.Helper()
-	var out []*unstructured.Unstructured
-	for _, f := range files {
-		out = append(out, load(t, f)...)
-	}
-	return out
 }
 
 // newHarnessWith serves the handlers over set with the given engine (nil:
@@ -316,7 +291,7 @@ func (h *harness) postReader(t *testing.T, path, contentType string, body io.Rea
 	if err != nil {
 		t.Fatalf("POST %s: %v", path, err)
 	}
-	defer resp.Body.Close()
+	defer func() { _ = resp.Body.Close() }()
 	raw, err := io.ReadAll(resp.Body)
 	if err != nil {
 		t.Fatalf("POST %s: reading the answer: %v", path, err)

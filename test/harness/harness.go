@@ -95,7 +95,7 @@ func Start(ctx context.Context, opts Options) (env *Env, err error) {
 		}
 	}()
 
-	fmt.Fprintln(e.log, "harness: building canarygate")
+	e.say("building canarygate")
 	e.serveBinary = filepath.Join(dir, "canarygate")
 	build := exec.CommandContext(ctx, "go", "build", "-o", e.serveBinary, "./cmd/webhook")
 	build.Dir = opts.Root
@@ -104,7 +104,7 @@ func Start(ctx context.Context, opts Options) (env *Env, err error) {
 		return nil, fmt.Errorf("building canarygate: %w", err)
 	}
 
-	fmt.Fprintln(e.log, "harness: starting etcd and kube-apiserver")
+	e.say("starting etcd and kube-apiserver")
 	e.Env = &envtest.Environment{
 		BinaryAssetsDirectory: assets,
 		CRDDirectoryPaths:     []string{filepath.Join(opts.Root, "test", "crds")},
@@ -129,7 +129,7 @@ func Start(ctx context.Context, opts Options) (env *Env, err error) {
 		return nil, err
 	}
 
-	fmt.Fprintln(e.log, "harness: starting kube-controller-manager (namespace and garbage-collector controllers)")
+	e.say("starting kube-controller-manager (namespace and garbage-collector controllers)")
 	e.kcm = exec.Command(filepath.Join(assets, "kube-controller-manager"),
 		"--kubeconfig", kcmConfig,
 		"--authentication-kubeconfig", kcmConfig,
@@ -165,7 +165,7 @@ func Start(ctx context.Context, opts Options) (env *Env, err error) {
 
 // StartServe starts `canarygate serve` and waits until it is ready.
 func (e *Env) StartServe(ctx context.Context) error {
-	fmt.Fprintln(e.log, "harness: starting canarygate serve")
+	e.say("starting canarygate serve")
 	e.serve = exec.Command(e.serveBinary, e.serveArgs...)
 	e.serve.Stdout, e.serve.Stderr = e.log, e.log
 	e.serve.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
@@ -180,7 +180,7 @@ func (e *Env) StartServe(ctx context.Context) error {
 		select {
 		case err := <-exited:
 			e.serve = nil
-			return fmt.Errorf("canarygate serve exited before it was ready: %v", err)
+			return fmt.Errorf("canarygate serve exited before it was ready: %w", err)
 		case <-ctx.Done():
 			return fmt.Errorf("canarygate serve not ready at %s: %w", e.ReadyURL, ctx.Err())
 		case <-tick.C:
@@ -190,7 +190,7 @@ func (e *Env) StartServe(ctx context.Context) error {
 			}
 			_ = resp.Body.Close()
 			if resp.StatusCode == http.StatusOK {
-				fmt.Fprintln(e.log, "harness: canarygate is ready")
+				e.say("canarygate is ready")
 				return nil
 			}
 		}
@@ -277,6 +277,9 @@ func (e *Env) Run(ctx context.Context, stdin string, args ...string) Result {
 	}
 	return res
 }
+
+// say reports progress on the log.
+func (e *Env) say(msg string) { _, _ = fmt.Fprintln(e.log, "harness: "+msg) }
 
 // freePort returns a free TCP port on the loopback interface.
 func freePort() int {
