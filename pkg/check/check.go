@@ -10,6 +10,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"slices"
 	"sort"
 	"time"
 
@@ -137,6 +138,9 @@ func Run(ctx context.Context, opts Options) (*Report, error) {
 		now = opts.Now()
 	}
 
+	if slices.Contains(opts.Files, "-") && slices.Contains(opts.State, "-") {
+		return nil, fmt.Errorf("%w: standard input can feed -f or --state, not both", ErrInput)
+	}
 	inputs, err := manifest.Read(opts.Files, opts.Stdin)
 	if err != nil {
 		return nil, err

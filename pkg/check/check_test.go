@@ -119,6 +119,10 @@ func TestRunErrors(t *testing.T) {
 			want:  "is also defined at",
 			is:    check.ErrInput,
 		},
+		"stdin cannot feed both the input and the state": {
+			files: []string{"-"}, state: []string{"-"},
+			want: "not both", is: check.ErrInput,
+		},
 		"an object that does not fit its schema is an error": {
 			files: []string{write(t, "svc.yaml", "apiVersion: v1\nkind: Service\nmetadata:\n  name: s\nspec:\n  ports: nope\n")},
 			want:  "svc.yaml:1",
