@@ -8,8 +8,6 @@
 package e2e
 
 import (
-	"context"
-	"os"
 	"path/filepath"
 	"testing"
 	"time"
@@ -36,18 +34,3 @@ var _ = BeforeSuite(func(ctx SpecContext) {
 		Expect(env.Stop()).To(Succeed())
 	})
 }, NodeTimeout(5*time.Minute))
-
-// kubectl runs kubectl as the scenario's user.
-func kubectl(ctx context.Context, args ...string) harness.Result {
-	GinkgoHelper()
-	r := env.Run(ctx, "", args...)
-	GinkgoWriter.Printf("$ kubectl %v (exit %d)\n%s", r.Args, r.Code, r.Output())
-	return r
-}
-
-// fixture is the path of a reference-scenario file.
-func fixture(name string) string {
-	return filepath.Join(env.Root, "test", "fixtures", name)
-}
-
-var _ = os.Getenv
