@@ -164,16 +164,23 @@ items contains lib.item("CG301", s.field, msg) if {
 	some s in input.switches
 	not exempt_switch(s)
 	target_unverified(s.to)
-	from := object.get(s, ["from", "name"], "")
+	from := object.get(s, "from", {})
 	msg := sprintf("%sswitching the primary %s to %s is blocked: %s is not verified: %s; %s", [
 		about(s.subject),
-		from_text(from), s.to.name, s.to.name, why(s.to), annotate_hint(s.to),
+		from_text(from), display(s.to), display(s.to), why(s.to), annotate_hint(s.to),
 	])
 }
 
-from_text("") := "(none before)"
+# display names an InferenceService by name in the request's namespace and
+# by namespace/name elsewhere (ingress-nginx routes by host across
+# namespaces, so a route may switch between namespaces).
+display(ref) := ref.name if ref.namespace == input.request.namespace
 
-from_text(name) := sprintf("from %s", [name]) if name != ""
+else := sprintf("%s/%s", [ref.namespace, ref.name])
+
+from_text(ref) := sprintf("from %s", [display(ref)]) if object.get(ref, "name", "") != ""
+
+else := "(none before)"
 
 # effective_total is the total ingress-nginx divides the weight by: a total
 # below 100 counts as 100. It never trusts a missing or zero effectiveTotal

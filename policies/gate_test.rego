@@ -738,3 +738,25 @@ test_cg301_switch_without_from_is_not_a_first_deployment if {
 	doc := object.union(switch_doc(v2_unverified), {"switches": [object.remove(service_switch_item("model-v1", "model-v2"), ["from"])]})
 	codes(items(doc)) == {"CG301"}
 }
+
+test_cg301_names_the_namespace_of_a_target_elsewhere if {
+	other := object.union(v2, {"namespace": "team-b", "name": "model-v1", "annotations": {}, "verified": false})
+	doc := {
+		"request": {"operation": "UPDATE", "kind": {"kind": "Ingress"}, "namespace": "default", "name": "model-ingress", "userInfo": {"username": "alice", "groups": []}},
+		"object": {"metadata": {"name": "model-ingress", "annotations": {}}},
+		"oldObject": {"metadata": {"name": "model-ingress", "annotations": {}}},
+		"now_ns": 0,
+		"namespace": {"name": "default", "labels": {}, "phase": "Active"},
+		"switches": [{
+			"subject": "route nginx model.example.com/ (Prefix)", "field": "spec.rules[0]",
+			"from": {"namespace": "default", "name": "model-v1"},
+			"to": {"namespace": "team-b", "name": "model-v1"},
+			"main": {"namespace": "team-b", "name": "model-v1"},
+			"mainBefore": {"namespace": "default", "name": "model-v1"},
+		}],
+		"exposures": [], "targets": targets([other]), "stamps": [], "errors": [],
+	}
+	some it in gate.items with input as doc
+	it.code == "CG301"
+	contains(it.message, "from model-v1 to team-b/model-v1")
+}
