@@ -6,7 +6,10 @@ import (
 	"errors"
 	"fmt"
 	"net/http"
+	"os"
+	"os/signal"
 	"sync/atomic"
+	"syscall"
 	"time"
 
 	"github.com/go-logr/logr"
@@ -41,7 +44,7 @@ type serveFlags struct {
 	port                                                         int
 	classes, policies                                            []string
 	enableHTTP2, builtin, leaderElect, devLog                    bool
-	timeout                                                      time.Duration
+	timeout, shutdownDelay                                       time.Duration
 }
 
 func newServeCommand() *cobra.Command {
@@ -79,6 +82,7 @@ warning and mutate patches nothing.`,
 	fl.BoolVar(&f.leaderElect, "leader-elect", false, "elect a leader for the sync controller so replicas do not fight")
 	fl.DurationVar(&f.timeout, "decision-timeout", 2*time.Second, "bound on fact lookups and evaluation per request, below the webhook timeout")
 	fl.BoolVar(&f.devLog, "dev-log", false, "human-readable logs instead of JSON")
+	fl.DurationVar(&f.shutdownDelay, "shutdown-delay", 5*time.Second, "on SIGTERM, report not ready for this long (so endpoints drop this replica) before closing the servers; in-flight requests then finish")
 	return cmd
 }
 
@@ -185,6 +189,15 @@ func runServe(ctx context.Context, f *serveFlags) error {
 	if err := mgr.AddReadyzCheck("webhook", srv.StartedChecker()); err != nil {
 		return fail(err)
 	}
+	var draining atomic.Bool
+	if err := mgr.AddReadyzCheck("shutdown", func(*http.Request) error {
+		if draining.Load() {
+			return errors.New("shutting down: draining in-flight requests")
+		}
+		return nil
+	}); err != nil {
+		return fail(err)
+	}
 	if err := mgr.AddReadyzCheck("caches", func(*http.Request) error { return sync.ready() }); err != nil {
 		return fail(err)
 	}
@@ -197,10 +210,37 @@ func runServe(ctx context.Context, f *serveFlags) error {
 		return fail(err)
 	}
 	log.Info("starting canarygate", "version", version, "port", f.port, "ingressClasses", []string(classes))
-	if err := mgr.Start(ctrl.SetupSignalHandler()); err != nil {
+	if err := mgr.Start(drainOnSignal(ctx, &draining, f.shutdownDelay, log)); err != nil {
 		return fail(fmt.Errorf("running the manager: %w", err))
 	}
 	return nil
+}
+
+// drainOnSignal returns a context the manager runs under. On SIGTERM or
+// SIGINT it first marks the server not ready and waits delay, so Service
+// endpoints stop sending new requests, then cancels the context: the
+// manager closes the webhook server gracefully, letting in-flight requests
+// finish. A second signal exits at once.
+func drainOnSignal(parent context.Context, draining *atomic.Bool, delay time.Duration, log logr.Logger) context.Context {
+	ctx, cancel := context.WithCancel(parent)
+	sigs := make(chan os.Signal, 2)
+	signal.Notify(sigs, syscall.SIGTERM, syscall.SIGINT)
+	go func() {
+		defer cancel()
+		select {
+		case <-sigs:
+		case <-parent.Done():
+			return
+		}
+		draining.Store(true)
+		log.Info("shutdown requested: not ready, draining", "delay", delay.String())
+		select {
+		case <-time.After(delay):
+		case <-sigs:
+			os.Exit(1)
+		}
+	}()
+	return ctx
 }
 
 func restConfig(kubeconfig string) (*rest.Config, error) {

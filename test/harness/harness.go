@@ -166,6 +166,7 @@ func Start(ctx context.Context, opts Options) (env *Env, err error) {
 		"--health-probe-bind-address", fmt.Sprintf("127.0.0.1:%d", probe),
 		"--metrics-bind-address", fmt.Sprintf("127.0.0.1:%d", freePort()),
 		"--dev-log",
+		"--shutdown-delay", "1s",
 	}
 	if err := e.StartServe(ctx); err != nil {
 		return nil, err
