@@ -124,6 +124,12 @@ func Start(ctx context.Context, opts Options) (env *Env, err error) {
 			LocalServingHost: "127.0.0.1",
 		},
 	}
+	// Loopback only: without these the API server advertises the machine's
+	// own address, and a machine without one (an isolated network) never
+	// starts it.
+	api := e.Env.ControlPlane.GetAPIServer()
+	api.Configure().Set("advertise-address", "127.0.0.1")
+	api.Configure().Set("endpoint-reconciler-type", "none")
 	if e.Config, err = e.Env.Start(); err != nil {
 		return nil, fmt.Errorf("starting the control plane: %w", err)
 	}
