@@ -311,12 +311,15 @@ canary_state := sprintf("%s is not set", [short(vocab.nginx_canary)]) if {
 items contains lib.item("CG113", lib.annotation_field(key), msg) if {
 	some key, _ in annotations
 	startswith(lower(key), vocab.nginx_canary)
-	not key in {k | some k in vocab.nginx_canary_keys}
+	not key in known_canary_keys
 	msg := sprintf(
 		"%q is not an ingress-nginx annotation and would be ignored; did you mean %q?",
 		[key, lib.closest(key, vocab.nginx_canary_keys, vocab.nginx_prefix)],
 	)
 }
+
+# known_canary_keys is a complete rule so the set is built once per query.
+known_canary_keys := {k | some k in vocab.nginx_canary_keys}
 
 # ---------------------------------------------------------- CG114, CG115
 
