@@ -61,6 +61,12 @@ demo: controlplane ## Play the v1 -> v2 release on a local control plane with ca
 demo-check: build ## Replay the reference release offline through canarygate check, with narration
 	@bash hack/demo.sh $(BIN)/canarygate
 
+IMAGE ?= ghcr.io/canarygate/canarygate:$(VERSION)
+
+.PHONY: image
+image: ## Build the container image (needs a Docker engine; not verified in this repository's CI)
+	docker build --build-arg VERSION=$(VERSION) -t $(IMAGE) .
+
 .PHONY: clean
 clean: ## Remove build outputs
 	rm -rf $(BIN)

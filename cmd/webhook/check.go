@@ -14,10 +14,10 @@ import (
 )
 
 type checkFlags struct {
-	files, state, classes, groups, policies []string
-	prune                                   bool
-	namespace, user, output                 string
-	builtin                                 bool
+	files, state, classes, groups []string
+	prune                         bool
+	namespace, user, output       string
+	policy                        policyFlags
 }
 
 func newCheckCommand() *cobra.Command {
@@ -62,8 +62,7 @@ not load, no objects found).`,
 	fl.StringArrayVar(&f.classes, "ingress-class", []string{facts.DefaultIngressClass}, "ingress classes canarygate governs (repeatable); the first is assumed for Ingresses that name none")
 	fl.StringVar(&f.user, "user", check.DefaultUser, "user the decisions are made for (verifier, override and distinct-verifier rules use it)")
 	fl.StringArrayVar(&f.groups, "group", nil, "group of --user (repeatable)")
-	fl.StringArrayVar(&f.policies, "policy", nil, "platform policy directory (.rego under canarygate.ext.<name>, data under canarygate.config) (repeatable)")
-	fl.BoolVar(&f.builtin, "builtin-policies", true, "load the built-in policies")
+	f.policy.addSourceFlags(fl)
 	fl.StringVarP(&f.output, "output", "o", check.FormatText, "output format: text, json or junit (json and junit print only the document on stdout)")
 	return cmd
 }
@@ -78,15 +77,11 @@ func runCheck(cmd *cobra.Command, f *checkFlags) error {
 	default:
 		return fail(fmt.Errorf("unknown --output %q; use text, json or junit", f.output))
 	}
-	opts := policy.Options{Builtin: f.builtin}
-	for _, p := range f.policies {
-		src, err := policy.FromDir(p)
-		if err != nil {
-			return fail(fmt.Errorf("--policy %s: %w", p, err))
-		}
-		opts.Sources = append(opts.Sources, src)
-	}
 	ctx := cmd.Context()
+	opts, err := f.policy.options(ctx)
+	if err != nil {
+		return fail(err)
+	}
 	engine, err := policy.Load(ctx, opts)
 	if err != nil {
 		return fail(err)

@@ -44,7 +44,7 @@ webhook enforces.`,
 		SilenceUsage:  true,
 		SilenceErrors: true,
 	}
-	root.AddCommand(newCheckCommand(), newServeCommand(), newVersionCommand())
+	root.AddCommand(newCheckCommand(), newServeCommand(), newPolicyCommand(), newVersionCommand())
 	root.SetArgs(args)
 	root.SetIn(stdin)
 	root.SetOut(stdout)

@@ -63,6 +63,20 @@ func TestCheckExitStatus(t *testing.T) {
 				"--state", filepath.Join(fixtures, "02-ingress.yaml")}, state...),
 			code: 1, stdout: "[CG302]",
 		},
+		"policy test passes on the example bundle": {
+			args: []string{"policy", "test", "../../examples/platform-bundle"}, code: 0, stdout: "PASS",
+		},
+		"policy test refuses an unsigned bundle when a key is set": {
+			args: []string{"policy", "test", "../../examples/platform-bundle", "--policy-verification-key", "testdata/policy-key.pub.pem"},
+			code: 2, stderr: "signed",
+		},
+		"policy inspect lists the example's codes": {
+			args: []string{"policy", "inspect", "../../examples/platform-bundle", "-o", "json"}, code: 0, stdout: "CGX01",
+		},
+		"check with the example bundle in a prod namespace": {
+			args: []string{"check", "-f", filepath.Join(fixtures, "03b-canary-weight.yaml"), "--policy", "../../examples/platform-bundle", "-n", "default"},
+			code: 0, stdout: "allowed",
+		},
 		"version prints the version": {
 			args: []string{"version"}, code: 0, stdout: "canarygate dev",
 		},

@@ -40,11 +40,12 @@ import (
 )
 
 type serveFlags struct {
-	kubeconfig, certDir, probeAddr, metricsAddr, verificationKey string
-	port                                                         int
-	classes, policies                                            []string
-	enableHTTP2, builtin, leaderElect, devLog                    bool
-	timeout, shutdownDelay                                       time.Duration
+	kubeconfig, certDir, probeAddr, metricsAddr string
+	port                                        int
+	classes                                     []string
+	enableHTTP2, leaderElect, devLog            bool
+	policy                                      policyFlags
+	timeout, shutdownDelay                      time.Duration
 }
 
 func newServeCommand() *cobra.Command {
@@ -76,9 +77,8 @@ warning and mutate patches nothing.`,
 	fl.StringVar(&f.metricsAddr, "metrics-bind-address", ":8080", `address of Prometheus /metrics ("0" disables)`)
 	fl.StringArrayVar(&f.classes, "ingress-class", []string{facts.DefaultIngressClass}, "ingress classes governed (repeatable); the first is assumed for Ingresses that name none")
 	fl.BoolVar(&f.enableHTTP2, "enable-http2", false, "serve HTTP/2 on the webhook port (off by default: HTTP/2 rapid-reset mitigations)")
-	fl.StringArrayVar(&f.policies, "policy", nil, "platform policy directory (repeatable)")
-	fl.BoolVar(&f.builtin, "builtin-policies", true, "load the built-in policies")
-	fl.StringVar(&f.verificationKey, "policy-verification-key", "", "public key verifying signed policy bundles (not supported by this build yet)")
+	f.policy.addSourceFlags(fl)
+	f.policy.addReloadFlags(fl)
 	fl.BoolVar(&f.leaderElect, "leader-elect", false, "elect a leader for the sync controller so replicas do not fight")
 	fl.DurationVar(&f.timeout, "decision-timeout", 2*time.Second, "bound on fact lookups and evaluation per request, below the webhook timeout")
 	fl.BoolVar(&f.devLog, "dev-log", false, "human-readable logs instead of JSON")
@@ -88,9 +88,6 @@ warning and mutate patches nothing.`,
 
 func runServe(ctx context.Context, f *serveFlags) error {
 	fail := func(err error) error { return &exitError{code: 2, err: err} }
-	if f.verificationKey != "" {
-		return fail(fmt.Errorf("--policy-verification-key: signed bundles are not supported by this build yet; load unsigned policy directories with --policy"))
-	}
 	log := zap.New(zap.UseDevMode(f.devLog))
 	ctrl.SetLogger(log)
 
@@ -132,22 +129,22 @@ func runServe(ctx context.Context, f *serveFlags) error {
 		return fail(err)
 	}
 
-	// Policies load once at startup; until they have, every endpoint
-	// answers as DESIGN §4 says for "not loaded".
-	var engine atomic.Pointer[policy.Engine]
-	opts := policy.Options{Builtin: f.builtin}
-	for _, p := range f.policies {
-		src, err := policy.FromDir(p)
-		if err != nil {
-			return fail(fmt.Errorf("--policy %s: %w", p, err))
-		}
-		opts.Sources = append(opts.Sources, src)
-	}
-	e, err := policy.Load(ctx, opts)
+	// Policies load at startup and reload when a source changes, keeping
+	// the last good set; until one set has loaded every endpoint answers
+	// as DESIGN §4 says for "not loaded".
+	ropts := f.policy.reloaderOptions()
+	ropts.Registerer = metrics.Registry
+	ropts.Log = log.WithName("policy")
+	reloader, err := policy.NewReloader(ropts)
 	if err != nil {
 		return fail(err)
 	}
-	engine.Store(e)
+	if err := reloader.Load(ctx); err != nil {
+		log.Error(err, "policies are not loaded; not ready until they are")
+	}
+	if err := mgr.Add(reloader); err != nil {
+		return fail(err)
+	}
 
 	sync := &cacheSync{cache: mgr.GetCache(), mapper: mgr.GetRESTMapper(), log: log.WithName("cache")}
 	if err := mgr.Add(sync); err != nil {
@@ -158,7 +155,7 @@ func runServe(ctx context.Context, f *serveFlags) error {
 		return fail(err)
 	}
 	h := webhook.New(webhook.Options{
-		Classes: classes, Engine: &engine,
+		Classes: classes, Engine: reloader.Engine(),
 		Facts:     cluster.Reader{Cache: mgr.GetCache(), Live: mgr.GetAPIReader()},
 		Ready:     sync.ready,
 		Timeout:   f.timeout,
@@ -201,12 +198,7 @@ func runServe(ctx context.Context, f *serveFlags) error {
 	if err := mgr.AddReadyzCheck("caches", func(*http.Request) error { return sync.ready() }); err != nil {
 		return fail(err)
 	}
-	if err := mgr.AddReadyzCheck("policies", func(*http.Request) error {
-		if engine.Load() == nil {
-			return errors.New("policies are not loaded")
-		}
-		return nil
-	}); err != nil {
+	if err := mgr.AddReadyzCheck("policies", func(*http.Request) error { return reloader.Ready() }); err != nil {
 		return fail(err)
 	}
 	log.Info("starting canarygate", "version", version, "port", f.port, "ingressClasses", []string(classes))

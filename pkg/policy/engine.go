@@ -1,12 +1,16 @@
 // Package policy compiles canarygate's Rego policies once and evaluates them
 // per admission request. The Go side supplies the facts (the input document
 // built by package validate); the policies decide.
+//
+// Policies come from the embedded built-ins and from sources (Open): plain
+// directories, OPA bundle directories and archives, and bundle URLs, with
+// optional signature verification. A Reloader keeps a served set current
+// as sources change, keeping the last good set when a new one fails.
 package policy
 
 import (
 	"context"
 	"encoding/json"
-	"errors"
 	"fmt"
 	"io/fs"
 	"path"
@@ -33,15 +37,15 @@ const (
 	EndpointLint = "lint"
 )
 
-// Enforcements of a code.
+// Enforcements of a code. Evaluate returns items of every enforcement:
+// callers deny on EnforceDeny, warn on EnforceWarn, and only record (log
+// and count) EnforceDryRun items, which never block or warn, so a platform
+// can watch what a new rule would do before enforcing it.
 const (
 	EnforceDeny   = "deny"
 	EnforceWarn   = "warn"
 	EnforceDryRun = "dryrun"
 )
-
-// ErrLoad is wrapped by every error that prevents a policy set from loading.
-var ErrLoad = errors.New("policy set does not load")
 
 // Item is one decision a policy made about an object.
 type Item struct {
@@ -56,13 +60,43 @@ type Item struct {
 
 // Source is one set of policy modules and data.
 type Source struct {
-	// Name identifies the source in errors (a path or "builtin").
+	// Name identifies the source in errors (a path, a URL or "builtin").
 	Name string
 	// Modules maps a file name to Rego source.
 	Modules map[string]string
 	// Data is merged into the data document at its root.
 	Data map[string]any
+	// Roots are the paths of the data document the source owns, as a
+	// bundle's .manifest lists them ("canarygate/ext/platform"; "" is all of
+	// data). Nil means the roots are implied by the content: the first three
+	// segments of every package under canarygate.ext (canarygate/ext/<name>),
+	// canarygate/config for data there, and so on. Load rejects two sources
+	// whose roots overlap, and a source overlapping the built-ins'
+	// canarygate/builtin.
+	Roots []string
+	// Revision is the bundle's .manifest revision; "" for plain directories.
+	Revision string
+	// Kind says what the source was read from: one of the Kind constants;
+	// "" for sources built in Go.
+	Kind string
 }
+
+// Kinds of policy sources (Source.Kind).
+const (
+	KindBuiltin         = "builtin"
+	KindDirectory       = "directory"
+	KindBundleDirectory = "bundle directory"
+	KindTarball         = "bundle archive"
+	KindURL             = "bundle URL"
+)
+
+// BuiltinRoot is the root of the data document the built-in policies own:
+// their rules, code table, default settings and vocabulary.
+const BuiltinRoot = "canarygate/builtin"
+
+// ConfigRoot is the root of the platform's settings, profiles and
+// enforcement; at most one source may provide it.
+const ConfigRoot = "canarygate/config"
 
 // Options selects the policy sources an Engine loads.
 type Options struct {
@@ -93,7 +127,7 @@ type Code struct {
 // Builtin returns the embedded built-in policies as a Source; with tests
 // false, `_test.rego` modules are left out.
 func Builtin(tests bool) (Source, error) {
-	src := Source{Name: "builtin", Modules: map[string]string{}, Data: map[string]any{}}
+	src := Source{Name: "builtin", Kind: KindBuiltin, Roots: []string{BuiltinRoot}, Modules: map[string]string{}, Data: map[string]any{}}
 	entries, err := fs.ReadDir(policies.FS, ".")
 	if err != nil {
 		return src, fmt.Errorf("%w: reading embedded policies: %w", ErrLoad, err)
@@ -126,14 +160,30 @@ func Builtin(tests bool) (Source, error) {
 	return src, nil
 }
 
-// Load compiles the selected sources once. It returns an error wrapping
-// ErrLoad that names the file and position of the first Rego error.
+// Load compiles the built-ins and the selected sources once. It returns an
+// error wrapping ErrLoad when two sources provide canarygate.config, when
+// roots overlap (also wrapping ErrRoots, naming both sources and roots: the
+// built-ins own canarygate/builtin), when a module is provided twice, or
+// when Rego does not parse or compile (naming the file and line).
 func Load(ctx context.Context, opts Options) (*Engine, error) {
-	return load(ctx, opts, false)
+	return load(ctx, opts, modeServe)
 }
 
-func load(ctx context.Context, opts Options, tests bool) (*Engine, error) {
-	builtin, err := Builtin(tests)
+// loadMode says what load compiles the set for.
+type loadMode int
+
+const (
+	// modeServe prepares the decision query.
+	modeServe loadMode = iota
+	// modeTestAll compiles for the test runner, built-in tests included.
+	modeTestAll
+	// modeTestSources compiles for the test runner without the built-in
+	// tests: only the sources' own tests run.
+	modeTestSources
+)
+
+func load(ctx context.Context, opts Options, mode loadMode) (*Engine, error) {
+	builtin, err := Builtin(mode == modeTestAll)
 	if err != nil {
 		return nil, err
 	}
@@ -149,32 +199,52 @@ func load(ctx context.Context, opts Options, tests bool) (*Engine, error) {
 	}
 	sources := append([]Source{builtin}, opts.Sources...)
 
-	modules := map[string]*ast.Module{}
-	data := map[string]any{}
 	configFrom := ""
-	for _, s := range sources {
-		if cg, ok := s.Data["canarygate"].(map[string]any); ok && cg["config"] != nil && s.Name != "builtin" {
+	for _, s := range opts.Sources {
+		if cg, ok := s.Data["canarygate"].(map[string]any); ok && cg["config"] != nil {
 			if configFrom != "" {
 				return nil, fmt.Errorf("%w: both %s and %s provide canarygate.config; only one policy source may (merge their settings into one)", ErrLoad, configFrom, s.Name)
 			}
 			configFrom = s.Name
 		}
+	}
+
+	modules := map[string]*ast.Module{}
+	roots := make([][]string, len(sources))
+	for i, s := range sources {
+		var implied []string
 		for name, text := range s.Modules {
 			if _, dup := modules[name]; dup {
 				return nil, fmt.Errorf("%w: module %s is provided twice (second by %s)", ErrLoad, name, s.Name)
 			}
 			m, err := ast.ParseModuleWithOpts(name, text, ast.ParserOptions{RegoVersion: ast.RegoV1})
 			if err != nil {
-				return nil, fmt.Errorf("%w: %w", ErrLoad, err)
+				return nil, fmt.Errorf("%w: %s: %w", ErrLoad, s.Name, err)
 			}
 			modules[name] = m
+			implied = append(implied, packageRoot(m.Package.Path))
 		}
+		switch {
+		case i == 0:
+			roots[i] = []string{BuiltinRoot}
+		case s.Roots != nil:
+			roots[i] = s.Roots
+		default:
+			roots[i] = dedupe(append(implied, dataRoots(s.Data)...))
+		}
+	}
+	if err := checkRoots(sources, roots); err != nil {
+		return nil, err
+	}
+
+	data := map[string]any{}
+	for _, s := range sources {
 		if err := merge(data, s.Data, ""); err != nil {
 			return nil, fmt.Errorf("%w: data of %s: %w", ErrLoad, s.Name, err)
 		}
 	}
 
-	compiler := ast.NewCompiler().WithEnablePrintStatements(tests)
+	compiler := ast.NewCompiler().WithEnablePrintStatements(mode != modeServe)
 	compiler.Compile(modules)
 	if compiler.Failed() {
 		return nil, fmt.Errorf("%w: %w", ErrLoad, compiler.Errors)
@@ -184,7 +254,7 @@ func load(ctx context.Context, opts Options, tests bool) (*Engine, error) {
 	if err := e.readCodes(data); err != nil {
 		return nil, err
 	}
-	if tests {
+	if mode != modeServe {
 		return e, nil
 	}
 	q, err := rego.New(

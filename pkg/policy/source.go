@@ -1,7 +1,6 @@
 package policy
 
 import (
-	"errors"
 	"fmt"
 	"io/fs"
 	"os"
@@ -12,29 +11,33 @@ import (
 	"sigs.k8s.io/yaml"
 )
 
-// ErrUnsupportedSource is returned for policy source forms this build does
-// not read yet (bundle archives and URLs).
-var ErrUnsupportedSource = errors.New("unsupported policy source")
-
-// FromDir reads a platform policy directory: .rego modules and .json/.yaml
-// data files, data placed at the file's directory path below the root (the
-// layout `opa build` takes). A directory without a .manifest may only hold
-// packages under canarygate.ext. and data under canarygate.config
-// (DESIGN §5), so it can neither shadow nor erase the built-ins.
+// FromDir reads a platform policy directory.
+//
+// A directory without a .manifest (or .signatures.json) holds .rego modules
+// and .json/.yaml data files, data placed at the file's directory path below
+// the root (the layout `opa build` takes). It may only hold packages under
+// canarygate.ext. and data under canarygate.config (DESIGN §5), so it can
+// neither shadow nor erase the built-ins; its roots are implied by what it
+// holds.
+//
+// A directory with a .manifest is an OPA bundle and is read like Open reads
+// it without a verification key: only data.json/data.yaml files are data,
+// and the .manifest roots say what it owns. Use Open to verify signatures.
 func FromDir(dir string) (Source, error) {
-	src := Source{Name: dir, Modules: map[string]string{}, Data: map[string]any{}}
+	src := Source{Name: dir, Kind: KindDirectory, Modules: map[string]string{}, Data: map[string]any{}}
 	st, err := os.Stat(dir)
 	if err != nil {
 		return src, fmt.Errorf("%w: %w", ErrLoad, err)
 	}
 	if !st.IsDir() {
-		if strings.HasSuffix(dir, ".tar.gz") || strings.HasPrefix(dir, "http://") || strings.HasPrefix(dir, "https://") {
-			return src, fmt.Errorf("%w: %s: bundle archives and URLs are not supported by this build; unpack the bundle into a directory", ErrUnsupportedSource, dir)
-		}
-		return src, fmt.Errorf("%w: %s is not a directory", ErrLoad, dir)
+		return src, fmt.Errorf("%w: %s is not a directory; use policy.Open for .tar.gz bundles and URLs", ErrLoad, dir)
 	}
-	if _, err := os.Stat(filepath.Join(dir, ".manifest")); err == nil {
-		return src, fmt.Errorf("%w: %s: directories with a .manifest are bundles, which this build does not read yet; remove the .manifest to load it as plain platform rules", ErrUnsupportedSource, dir)
+	if isBundleDir(dir) {
+		files, err := readDirFiles(dir)
+		if err != nil {
+			return src, fmt.Errorf("%w: %s: %w", ErrLoad, dir, err)
+		}
+		return readBundle(dir, KindBundleDirectory, files, nil)
 	}
 	err = filepath.WalkDir(dir, func(path string, d fs.DirEntry, err error) error {
 		if err != nil {
@@ -59,7 +62,7 @@ func FromDir(dir string) (Source, error) {
 			}
 			pkg := strings.TrimPrefix(m.Package.Path.String(), "data.")
 			if !strings.HasPrefix(pkg, "canarygate.ext.") {
-				return fmt.Errorf("%s: package %s is outside canarygate.ext.<name>; platform rules must live there (the built-ins own canarygate.builtin)", path, pkg)
+				return fmt.Errorf("%s:%d: package %s is outside canarygate.ext.<name>; platform rules must live there (the built-ins own canarygate.builtin), or add a .manifest to make the directory a bundle with roots of its own", path, m.Package.Location.Row, pkg)
 			}
 			src.Modules[path] = string(raw)
 		case ".json", ".yaml", ".yml":
@@ -95,10 +98,22 @@ func FromDir(dir string) (Source, error) {
 	return src, nil
 }
 
+// isBundleDir reports whether a directory is an OPA bundle: it has a
+// .manifest or a .signatures.json at its top.
+func isBundleDir(dir string) bool {
+	for _, name := range []string{".manifest", ".signatures.json"} {
+		if _, err := os.Stat(filepath.Join(dir, name)); err == nil {
+			return true
+		}
+	}
+	return false
+}
+
 func reverse(s []string) []string {
 	out := make([]string, len(s))
-	for i, v := range s {
-		out[len(s)-1-i] = v
+	copy(out, s)
+	for i, j := 0, len(out)-1; i < j; i, j = i+1, j-1 {
+		out[i], out[j] = out[j], out[i]
 	}
 	return out
 }

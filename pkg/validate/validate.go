@@ -56,6 +56,12 @@ func (d Decision) Warnings(endpoint string) []policy.Item {
 	return d.filter(endpoint, policy.EnforceWarn)
 }
 
+// DryRuns returns the items enforced as dryrun on an endpoint ("" for
+// both): recorded and counted, never blocking or warning.
+func (d Decision) DryRuns(endpoint string) []policy.Item {
+	return d.filter(endpoint, policy.EnforceDryRun)
+}
+
 func (d Decision) filter(endpoint, enforcement string) []policy.Item {
 	var out []policy.Item
 	for _, it := range d.Items {

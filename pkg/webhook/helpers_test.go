@@ -280,6 +280,27 @@ func (h *harness) postRaw(t *testing.T, path, contentType string, body []byte) (
 	return h.postReader(t, path, contentType, bytes.NewReader(body))
 }
 
+// postPlain posts a body and returns the HTTP status and the raw answer,
+// for bodies the server refuses before decoding.
+func (h *harness) postPlain(t *testing.T, path, contentType string, body []byte) (int, string) {
+	t.Helper()
+	req, err := http.NewRequestWithContext(t.Context(), http.MethodPost, h.srv.URL+path, bytes.NewReader(body))
+	if err != nil {
+		t.Fatal(err)
+	}
+	req.Header.Set("Content-Type", contentType)
+	resp, err := h.srv.Client().Do(req)
+	if err != nil {
+		t.Fatalf("POST %s: %v", path, err)
+	}
+	defer func() { _ = resp.Body.Close() }()
+	raw, err := io.ReadAll(resp.Body)
+	if err != nil {
+		t.Fatalf("POST %s: reading the answer: %v", path, err)
+	}
+	return resp.StatusCode, string(raw)
+}
+
 func (h *harness) postReader(t *testing.T, path, contentType string, body io.Reader) (int, admissionv1.AdmissionReview) {
 	t.Helper()
 	req, err := http.NewRequestWithContext(t.Context(), http.MethodPost, h.srv.URL+path, body)

@@ -53,29 +53,34 @@ func TestTruncate(t *testing.T) {
 	}
 }
 
-func TestPeekReviewType(t *testing.T) {
+func TestCheckReview(t *testing.T) {
 	tests := map[string]struct {
 		body string
-		want reviewType
+		want string // "" = accepted
 	}{
 		"as the API server writes it": {
 			body: `{"kind":"AdmissionReview","apiVersion":"admission.k8s.io/v1","request":{"uid":"1"}}`,
-			want: reviewType{apiVersion: "admission.k8s.io/v1", kind: "AdmissionReview"},
 		},
-		"after the request": {
+		"v1beta1 with the request first": {
 			body: `{"request":{"uid":"1","object":{"kind":"Service","apiVersion":"v1"}},"apiVersion":"admission.k8s.io/v1beta1","kind":"AdmissionReview"}`,
-			want: reviewType{apiVersion: "admission.k8s.io/v1beta1", kind: "AdmissionReview"},
 		},
-		"missing":               {body: `{"request":{}}`},
-		"not an object":         {body: `["AdmissionReview"]`},
-		"not strings":           {body: `{"apiVersion":1,"kind":"AdmissionReview"}`},
-		"not JSON":              {body: `{"kind":`},
-		"a string with escapes": {body: `{"kind":"Admission\u0052eview"}`, want: reviewType{kind: "AdmissionReview"}},
+		"a string with escapes": {body: `{"kind":"Admission\u0052eview","apiVersion":"admission.k8s.io/v1","request":{"uid":"1"}}`},
+		"empty":                 {body: "  ", want: "request body is empty"},
+		"missing type":          {body: `{"request":{"uid":"1"}}`, want: `body has apiVersion "" and kind ""`},
+		"not an object":         {body: `["AdmissionReview"]`, want: "not a JSON AdmissionReview"},
+		"not strings":           {body: `{"apiVersion":1,"kind":"AdmissionReview"}`, want: "not a JSON AdmissionReview"},
+		"not JSON":              {body: `{"kind":`, want: "not a JSON AdmissionReview"},
+		"no request":            {body: `{"kind":"AdmissionReview","apiVersion":"admission.k8s.io/v1"}`, want: "has no request"},
+		"no uid":                {body: `{"kind":"AdmissionReview","apiVersion":"admission.k8s.io/v1","request":{}}`, want: "has no uid"},
 	}
 	for name, tc := range tests {
 		t.Run(name, func(t *testing.T) {
-			if got := peekReviewType([]byte(tc.body)); got != tc.want {
-				t.Errorf("peekReviewType(%s) = %+v, want %+v", tc.body, got, tc.want)
+			err := checkReview([]byte(tc.body))
+			switch {
+			case tc.want == "" && err != nil:
+				t.Fatalf("checkReview(%s) = %v, want accepted", tc.body, err)
+			case tc.want != "" && (err == nil || !strings.Contains(err.Error(), tc.want)):
+				t.Fatalf("checkReview(%s) = %v, want an error containing %q", tc.body, err, tc.want)
 			}
 		})
 	}

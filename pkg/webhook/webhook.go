@@ -65,9 +65,9 @@ type Options struct {
 	Now func() time.Time
 }
 
-// Handlers are the three endpoints as http.Handlers.
+// Handlers are the three endpoints.
 type Handlers struct {
-	Mutate, Gate, Lint *admission.Webhook
+	Mutate, Gate, Lint http.Handler
 }
 
 // New returns the handlers. Panics inside a handler are recovered by the
@@ -81,78 +81,96 @@ func New(opts Options) Handlers {
 		opts.Timeout = 2 * time.Second
 	}
 	return Handlers{
-		Mutate: &admission.Webhook{Handler: &handler{opts: opts, endpoint: "mutate"}, WithContextFunc: withReviewType},
-		Gate:   &admission.Webhook{Handler: &handler{opts: opts, endpoint: policy.EndpointGate}, WithContextFunc: withReviewType},
-		Lint:   &admission.Webhook{Handler: &handler{opts: opts, endpoint: policy.EndpointLint}, WithContextFunc: withReviewType},
+		Mutate: guard{&admission.Webhook{Handler: &handler{opts: opts, endpoint: "mutate"}}, "mutate", opts.Metrics},
+		Gate:   guard{&admission.Webhook{Handler: &handler{opts: opts, endpoint: policy.EndpointGate}}, policy.EndpointGate, opts.Metrics},
+		Lint:   guard{&admission.Webhook{Handler: &handler{opts: opts, endpoint: policy.EndpointLint}}, policy.EndpointLint, opts.Metrics},
 	}
 }
 
-// maxReviewBytes is controller-runtime's limit on an AdmissionReview body; a
-// larger body is answered 413 by controller-runtime itself.
-const maxReviewBytes = 7 * 1024 * 1024
+// MaxReviewBytes is the largest AdmissionReview body served (the API
+// server's own limit on an object is 3 MiB; a review carries two objects).
+// A larger body is refused before it is read whole.
+const MaxReviewBytes = 7 * 1024 * 1024
 
-// reviewType is the apiVersion and kind an AdmissionReview body declares.
-type reviewType struct{ apiVersion, kind string }
-
-type reviewTypeKey struct{}
-
-// withReviewType records the apiVersion and kind of the body in the context:
-// controller-runtime decodes any apiVersion (and a body without a request)
-// into a v1 request, so Handle could not otherwise tell a review it does not
-// understand from one it does. The body is put back for controller-runtime.
-func withReviewType(ctx context.Context, r *http.Request) context.Context {
-	if r.Body == nil || r.Body == http.NoBody {
-		return ctx
-	}
-	body, err := io.ReadAll(io.LimitReader(r.Body, maxReviewBytes+1))
-	r.Body = struct {
-		io.Reader
-		io.Closer
-	}{io.MultiReader(bytes.NewReader(body), r.Body), r.Body}
-	if err != nil || len(body) > maxReviewBytes {
-		return ctx
-	}
-	return context.WithValue(ctx, reviewTypeKey{}, peekReviewType(body))
+// guard answers malformed AdmissionReview bodies with HTTP 400 (413 when too
+// large) and a reason, before controller-runtime's decoder — which reads
+// any apiVersion, or a body without a request, as a v1 review — sees them.
+// Well-formed reviews pass through unchanged.
+type guard struct {
+	next     http.Handler
+	endpoint string
+	metrics  *Metrics
 }
 
-// peekReviewType reads the top-level apiVersion and kind, stopping as soon as
-// both are known (the API server writes them before the request).
-func peekReviewType(body []byte) reviewType {
-	var t reviewType
-	dec := json.NewDecoder(bytes.NewReader(body))
-	if tok, err := dec.Token(); err != nil || tok != json.Delim('{') {
-		return t
+func (g guard) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	rw := &statusWriter{ResponseWriter: w}
+	g.serve(rw, r)
+	if rw.status >= 400 && g.metrics != nil {
+		g.metrics.Decisions.WithLabelValues(g.endpoint, "", "", "malformed", "").Inc()
 	}
-	for dec.More() && (t.apiVersion == "" || t.kind == "") {
-		tok, err := dec.Token()
-		if err != nil {
-			return t
-		}
-		var v any
-		switch tok {
-		case "apiVersion":
-			v = &t.apiVersion
-		case "kind":
-			v = &t.kind
-		default:
-			v = &json.RawMessage{}
-		}
-		if err := dec.Decode(v); err != nil {
-			return t
-		}
-	}
-	return t
 }
 
-// checkReview returns why the review is not one canarygate understands, or
-// nil. Requests handled without HTTP carry no review type and pass.
-func checkReview(ctx context.Context, req admission.Request) error {
-	if t, ok := ctx.Value(reviewTypeKey{}).(reviewType); ok {
-		if t.kind != "AdmissionReview" || (t.apiVersion != admissionv1.SchemeGroupVersion.String() && t.apiVersion != "admission.k8s.io/v1beta1") {
-			return fmt.Errorf("body has apiVersion %q and kind %q; canarygate reads an AdmissionReview of admission.k8s.io/v1 or v1beta1", t.apiVersion, t.kind)
-		}
+// statusWriter remembers the status the guard answered with.
+type statusWriter struct {
+	http.ResponseWriter
+	status int
+}
+
+func (w *statusWriter) WriteHeader(code int) {
+	if w.status == 0 {
+		w.status = code
 	}
-	if req.UID == "" {
+	w.ResponseWriter.WriteHeader(code)
+}
+
+func (g guard) serve(w http.ResponseWriter, r *http.Request) {
+	if r.Method != http.MethodPost {
+		http.Error(w, "canarygate admission endpoints take POST", http.StatusMethodNotAllowed)
+		return
+	}
+	if ct := r.Header.Get("Content-Type"); ct != "application/json" {
+		http.Error(w, fmt.Sprintf("Content-Type %q: an AdmissionReview is application/json", ct), http.StatusBadRequest)
+		return
+	}
+	body, err := io.ReadAll(http.MaxBytesReader(w, r.Body, MaxReviewBytes))
+	var tooLarge *http.MaxBytesError
+	switch {
+	case errors.As(err, &tooLarge):
+		http.Error(w, fmt.Sprintf("request body is larger than %d bytes", MaxReviewBytes), http.StatusRequestEntityTooLarge)
+		return
+	case err != nil:
+		http.Error(w, fmt.Sprintf("reading the request body: %v", err), http.StatusBadRequest)
+		return
+	}
+	if err := checkReview(body); err != nil {
+		http.Error(w, err.Error(), http.StatusBadRequest)
+		return
+	}
+	r.Body = io.NopCloser(bytes.NewReader(body))
+	r.ContentLength = int64(len(body))
+	g.next.ServeHTTP(w, r)
+}
+
+// checkReview returns why a body is not an AdmissionReview canarygate can
+// answer: not JSON, another apiVersion or kind, or no request with a uid.
+func checkReview(body []byte) error {
+	if len(bytes.TrimSpace(body)) == 0 {
+		return errors.New("request body is empty; send an AdmissionReview")
+	}
+	var review struct {
+		APIVersion string `json:"apiVersion"`
+		Kind       string `json:"kind"`
+		Request    *struct {
+			UID string `json:"uid"`
+		} `json:"request"`
+	}
+	if err := json.Unmarshal(body, &review); err != nil {
+		return fmt.Errorf("request body is not a JSON AdmissionReview: %w", err)
+	}
+	if review.Kind != "AdmissionReview" || (review.APIVersion != admissionv1.SchemeGroupVersion.String() && review.APIVersion != "admission.k8s.io/v1beta1") {
+		return fmt.Errorf("body has apiVersion %q and kind %q; canarygate reads an AdmissionReview of admission.k8s.io/v1 or v1beta1", review.APIVersion, review.Kind)
+	}
+	if review.Request == nil || review.Request.UID == "" {
 		return errors.New("AdmissionReview has no request, or its request has no uid")
 	}
 	return nil
@@ -181,7 +199,8 @@ func (h *handler) Handle(ctx context.Context, req admission.Request) (resp admis
 		}
 		h.record(req, resp, codes, start)
 	}()
-	if err := checkReview(ctx, req); err != nil {
+	if req.UID == "" {
+		err := errors.New("AdmissionReview has no request, or its request has no uid")
 		return admission.Errored(http.StatusBadRequest, err)
 	}
 	if req.SubResource != "" {
@@ -225,6 +244,7 @@ func (h *handler) Handle(ctx context.Context, req admission.Request) (resp admis
 		return h.failure(err)
 	}
 	denials, warnings := d.Denials(h.endpoint), d.Warnings(h.endpoint)
+	h.recordDryRuns(req, d.DryRuns(h.endpoint))
 	for _, it := range append(denials, warnings...) {
 		codes = append(codes, it.Code)
 	}
@@ -313,6 +333,23 @@ func (h *handler) record(req admission.Request, resp admission.Response, codes [
 		"kind", req.Kind.Kind, "namespace", req.Namespace, "name", req.Name,
 		"operation", req.Operation, "result", result, "codes", codes, "dryRun", dry,
 		"duration", time.Since(start).String())
+}
+
+// recordDryRuns logs and counts the items a platform rolled out as dryrun:
+// what they would have done, without blocking or warning.
+func (h *handler) recordDryRuns(req admission.Request, items []policy.Item) {
+	if len(items) == 0 {
+		return
+	}
+	codes := make([]string, len(items))
+	for i, it := range items {
+		codes[i] = it.Code
+		if h.opts.Metrics != nil {
+			h.opts.Metrics.Decisions.WithLabelValues(h.endpoint, req.Kind.Kind, string(req.Operation), "dryrun", it.Code).Inc()
+		}
+	}
+	h.opts.Log.Info("dryrun items", "endpoint", h.endpoint, "uid", req.UID, "kind", req.Kind.Kind,
+		"namespace", req.Namespace, "name", req.Name, "codes", codes, "messages", joinItems(items))
 }
 
 // decode turns an admission request into the validate.Request both the
