@@ -284,24 +284,12 @@ func (h *harness) postRaw(t *testing.T, path, contentType string, body []byte) (
 // for bodies the server refuses before decoding.
 func (h *harness) postPlain(t *testing.T, path, contentType string, body []byte) (int, string) {
 	t.Helper()
-	req, err := http.NewRequestWithContext(t.Context(), http.MethodPost, h.srv.URL+path, bytes.NewReader(body))
-	if err != nil {
-		t.Fatal(err)
-	}
-	req.Header.Set("Content-Type", contentType)
-	resp, err := h.srv.Client().Do(req)
-	if err != nil {
-		t.Fatalf("POST %s: %v", path, err)
-	}
-	defer func() { _ = resp.Body.Close() }()
-	raw, err := io.ReadAll(resp.Body)
-	if err != nil {
-		t.Fatalf("POST %s: reading the answer: %v", path, err)
-	}
-	return resp.StatusCode, string(raw)
+	status, raw := h.send(t, path, contentType, bytes.NewReader(body))
+	return status, string(raw)
 }
 
-func (h *harness) postReader(t *testing.T, path, contentType string, body io.Reader) (int, admissionv1.AdmissionReview) {
+// send posts a body and returns the HTTP status and the answer's bytes.
+func (h *harness) send(t *testing.T, path, contentType string, body io.Reader) (int, []byte) {
 	t.Helper()
 	req, err := http.NewRequestWithContext(t.Context(), http.MethodPost, h.srv.URL+path, body)
 	if err != nil {
@@ -317,11 +305,17 @@ func (h *harness) postReader(t *testing.T, path, contentType string, body io.Rea
 	if err != nil {
 		t.Fatalf("POST %s: reading the answer: %v", path, err)
 	}
+	return resp.StatusCode, raw
+}
+
+func (h *harness) postReader(t *testing.T, path, contentType string, body io.Reader) (int, admissionv1.AdmissionReview) {
+	t.Helper()
+	status, raw := h.send(t, path, contentType, body)
 	var rev admissionv1.AdmissionReview
 	if err := json.Unmarshal(raw, &rev); err != nil {
 		t.Fatalf("POST %s: answer %q is not an AdmissionReview: %v", path, raw, err)
 	}
-	return resp.StatusCode, rev
+	return status, rev
 }
 
 // message is the status message of a response ("" when none).
