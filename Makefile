@@ -17,17 +17,21 @@ build: ## Build bin/canarygate
 	$(GO) build -ldflags "$(LDFLAGS)" -o $(BIN)/canarygate ./cmd/webhook
 
 .PHONY: test
-test: controlplane ## Run every test: unit, scenario, Rego, fuzz seeds, and the e2e suite on a real control plane
+test: controlplane helm ## Run every test: unit, scenario, Rego, fuzz seeds, and the e2e suite on a real control plane
 	$(GO) test -count=1 ./...
 	$(GO) test -count=1 -tags e2e -timeout 30m ./test/e2e/... -ginkgo.v
 
 .PHONY: unit
-unit: ## Run the tests that need no control plane
+unit: controlplane helm ## Run the tests outside the e2e suite (the chart test renders with bin/helm and kubectl)
 	$(GO) test -count=1 ./...
 
 .PHONY: e2e
 e2e: controlplane ## Run the e2e suite against a real kube-apiserver
 	$(GO) test -count=1 -tags e2e -timeout 30m ./test/e2e/... -ginkgo.v
+
+.PHONY: helm
+helm: ## Build helm (pinned in hack/helm/go.mod) into bin/helm (once)
+	@bash hack/helm/build.sh $(BIN)/helm
 
 .PHONY: controlplane
 controlplane: ## Build etcd, kube-apiserver, kube-controller-manager and kubectl into bin/controlplane (once)
