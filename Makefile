@@ -20,6 +20,7 @@ build: ## Build bin/canarygate
 test: controlplane helm ## Run every test: unit, scenario, Rego, fuzz seeds, and the e2e suite on a real control plane
 	$(GO) test -count=1 ./...
 	$(GO) test -count=1 -tags e2e -timeout 30m ./test/e2e/... -ginkgo.v
+	cd test/deploy && $(GO) test -count=1 -timeout 20m ./... -ginkgo.v
 
 .PHONY: unit
 unit: controlplane helm ## Run the tests outside the e2e suite (the chart test renders with bin/helm and kubectl)
@@ -32,6 +33,10 @@ e2e: controlplane ## Run the e2e suite against a real kube-apiserver
 .PHONY: helm
 helm: ## Build helm (pinned in hack/helm/go.mod) into bin/helm (once)
 	@bash hack/helm/build.sh $(BIN)/helm
+
+.PHONY: deploy-test
+deploy-test: controlplane helm ## Prove config/webhook and the chart against a real kube-apiserver, cert-manager's CRDs and CA injector
+	cd test/deploy && $(GO) test -count=1 -timeout 20m ./... -ginkgo.v
 
 .PHONY: controlplane
 controlplane: ## Build etcd, kube-apiserver, kube-controller-manager and kubectl into bin/controlplane (once)

@@ -41,6 +41,7 @@ import (
 
 type serveFlags struct {
 	kubeconfig, certDir, probeAddr, metricsAddr string
+	leaderElectionNamespace                     string
 	port                                        int
 	classes                                     []string
 	enableHTTP2, leaderElect, devLog            bool
@@ -80,6 +81,7 @@ warning and mutate patches nothing.`,
 	f.policy.addSourceFlags(fl)
 	f.policy.addReloadFlags(fl)
 	fl.BoolVar(&f.leaderElect, "leader-elect", false, "elect a leader for the sync controller so replicas do not fight")
+	fl.StringVar(&f.leaderElectionNamespace, "leader-election-namespace", "", "namespace of the leader-election Lease (default: the pod's own namespace; required outside a cluster)")
 	fl.DurationVar(&f.timeout, "decision-timeout", 2*time.Second, "bound on fact lookups and evaluation per request, below the webhook timeout")
 	fl.BoolVar(&f.devLog, "dev-log", false, "human-readable logs instead of JSON")
 	fl.DurationVar(&f.shutdownDelay, "shutdown-delay", 5*time.Second, "on SIGTERM, report not ready for this long (so endpoints drop this replica) before closing the servers; in-flight requests then finish")
@@ -118,8 +120,9 @@ func runServe(ctx context.Context, f *serveFlags) error {
 		WebhookServer: crwebhook.NewServer(crwebhook.Options{
 			Port: f.port, CertDir: f.certDir, TLSOpts: tlsOpts,
 		}),
-		LeaderElection:   f.leaderElect,
-		LeaderElectionID: "canarygate-sync",
+		LeaderElection:          f.leaderElect,
+		LeaderElectionID:        "canarygate-sync",
+		LeaderElectionNamespace: f.leaderElectionNamespace,
 	})
 	if err != nil {
 		return fail(fmt.Errorf("creating the manager: %w", err))
