@@ -17,8 +17,9 @@ build: ## Build bin/canarygate
 	$(GO) build -ldflags "$(LDFLAGS)" -o $(BIN)/canarygate ./cmd/webhook
 
 .PHONY: test
-test: controlplane helm ## Run every test: unit, scenario, Rego, fuzz seeds, and the e2e suite on a real control plane
+test: controlplane helm ## Run every test: unit, scenario, Rego, fuzz seeds, a benchmark smoke, the e2e and deploy suites on a real control plane
 	$(GO) test -count=1 ./...
+	$(GO) test -run='^$$' -bench=. -benchtime=1x ./pkg/validate/
 	$(GO) test -count=1 -tags e2e -timeout 30m ./test/e2e/... -ginkgo.v
 	cd test/deploy && $(GO) test -count=1 -timeout 20m ./... -ginkgo.v
 
@@ -43,8 +44,12 @@ controlplane: ## Build etcd, kube-apiserver, kube-controller-manager and kubectl
 	@bash hack/controlplane/build.sh $(BIN)/controlplane
 
 .PHONY: bench
-bench: ## Run the decision benchmarks (not part of make test)
-	$(GO) test -run='^$$' -bench=. -benchmem -count=6 ./pkg/... | tee $(BIN)/bench.txt
+bench: controlplane opa ## Run every benchmark (~15 min on 2 cores) and write docs/performance.md; not part of make test
+	cd hack/bench && $(GO) run . -duration 30s -repeat 3 -scale -bench-count 6 -out $(CURDIR)/docs/performance.md
+
+.PHONY: opa
+opa: ## Build bin/opa (the OPA release canarygate embeds) for the benchmarks
+	@bash hack/opa/build.sh $(BIN)/opa
 
 .PHONY: fuzz
 fuzz: ## Run each fuzz target for FUZZTIME (default 30s)

@@ -51,15 +51,23 @@ known_keys := {k | some k in array.concat(vocab.declaration_keys, vocab.stamp_ke
 # declared maps each declaration key present to its effective value and the
 # field it came from. design §2: "Any key may be a label or an annotation;
 # when both carry the same key, the annotation wins".
-declared[key] := {"value": v, "field": lib.annotation_field(key), "label": false} if {
-	some key in vocab.declaration_keys
-	v := annotations[key]
-}
-
-declared[key] := {"value": v, "field": lib.label_field(key), "label": true} if {
-	some key in vocab.declaration_keys
-	not key in object.keys(annotations)
-	v := labels[key]
+# It is a complete rule, built once per query: as a partial object every
+# declared[k] lookup re-evaluated both definitions.
+declared := object.union(
+	{key: {"value": v, "field": lib.label_field(key), "label": true} |
+		some key in keys
+		v := lbls[key]
+	},
+	{key: {"value": v, "field": lib.annotation_field(key), "label": false} |
+		some key in keys
+		v := anns[key]
+	},
+) if {
+	# Virtual documents bound to locals once: a lookup of a rule's value
+	# inside a loop costs far more than a lookup of a local.
+	keys := vocab.declaration_keys
+	lbls := labels
+	anns := annotations
 }
 
 # total bounds the weight: the declared total when valid, else the default

@@ -47,17 +47,17 @@ overridden(item) if {
 	config.enforcement(item.code) == "deny"
 }
 
+# all_items is every item of the built-in and platform rules, gathered once
+# per query (each decision rule iterating `builtin | ext` rebuilt the union).
+all_items := builtin | ext
+
 # decision is the set of items with their enforcement: deny, warn or dryrun.
 # Under a break-glass override (CG306) gate denials become warnings.
-decision contains object.union(item, {"enforcement": config.enforcement(item.code)}) if {
-	some item in (builtin | ext)
-	not overridden(item)
-}
+decision contains decided(item) if some item in all_items
 
-decision contains object.union(item, {
+decided(item) := object.union(item, {
 	"enforcement": "warn",
 	"message": concat("", ["overridden: ", item.message]),
 }) if {
-	some item in (builtin | ext)
 	overridden(item)
-}
+} else := object.union(item, {"enforcement": config.enforcement(item.code)})

@@ -242,7 +242,17 @@ func restConfig(kubeconfig string) (*rest.Config, error) {
 	if kubeconfig == "" {
 		return ctrl.GetConfig()
 	}
-	return clientcmd.BuildConfigFromFlags("", kubeconfig)
+	cfg, err := clientcmd.BuildConfigFromFlags("", kubeconfig)
+	if err != nil {
+		return nil, err
+	}
+	// As ctrl.GetConfig does: no client-side rate limit (the API server's
+	// priority and fairness applies). client-go's default of 5 requests/s
+	// would throttle the gate's live reads under a burst of admissions.
+	if cfg.QPS == 0 {
+		cfg.QPS = -1
+	}
+	return cfg, nil
 }
 
 // cacheSync starts the informers canarygate needs and reports readiness once

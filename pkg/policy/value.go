@@ -48,10 +48,22 @@ func toValue(v reflect.Value) (ast.Value, error) {
 			if err != nil {
 				return nil, fmt.Errorf("%s: %w", f.name, err)
 			}
-			kvs = append(kvs, [2]*ast.Term{ast.StringTerm(f.name), ast.NewTerm(val)})
+			kvs = append(kvs, [2]*ast.Term{f.key, ast.NewTerm(val)})
 		}
 		return ast.NewObject(kvs...), nil
 	case reflect.Map:
+		if m, ok := v.Interface().(map[string]string); ok {
+			// Labels, annotations and conditions: the commonest maps of
+			// the input, converted without reflection.
+			if m == nil {
+				return ast.NullValue, nil
+			}
+			kvs := make([][2]*ast.Term, 0, len(m))
+			for k, e := range m {
+				kvs = append(kvs, [2]*ast.Term{ast.StringTerm(k), ast.StringTerm(e)})
+			}
+			return ast.NewObject(kvs...), nil
+		}
 		if v.Type().Key().Kind() != reflect.String {
 			return nil, fmt.Errorf("map key type %s is not a string", v.Type().Key())
 		}
@@ -99,7 +111,10 @@ func toValue(v reflect.Value) (ast.Value, error) {
 }
 
 type fieldInfo struct {
-	name      string
+	name string
+	// key is the field name as a term, made once per type: every
+	// conversion of the type shares it (terms are never modified).
+	key       *ast.Term
 	index     int
 	omitEmpty bool
 }
@@ -125,7 +140,7 @@ func fieldsOf(t reflect.Type) []fieldInfo {
 		if name == "" {
 			name = f.Name
 		}
-		out = append(out, fieldInfo{name: name, index: i, omitEmpty: strings.Contains(opts, "omitempty")})
+		out = append(out, fieldInfo{name: name, key: ast.StringTerm(name), index: i, omitEmpty: strings.Contains(opts, "omitempty")})
 	}
 	fieldCache.Store(t, out)
 	return out
