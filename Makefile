@@ -51,11 +51,21 @@ bench: controlplane opa ## Run every benchmark (~15 min on 2 cores) and write do
 opa: ## Build bin/opa (the OPA release canarygate embeds) for the benchmarks
 	@bash hack/opa/build.sh $(BIN)/opa
 
+# FUZZ_TARGETS are package:Target pairs; go test -fuzz takes one target per run.
+FUZZ_TARGETS := ./pkg/canary:FuzzNginxRoundTrip ./pkg/canary:FuzzFromNginx \
+	./pkg/webhook:FuzzAdmissionHandler ./pkg/validate:FuzzInputBuilder
+
 .PHONY: fuzz
-fuzz: ## Run each fuzz target for FUZZTIME (default 30s)
-	@for t in FuzzNginxRoundTrip FuzzFromNginx; do \
-		$(GO) test ./pkg/canary -run='^$$' -fuzz="^$$t$$" -fuzztime=$${FUZZTIME:-30s} || exit 1; \
+fuzz: ## Run each fuzz target for FUZZTIME (default 30s); a crash is saved under the package's testdata/fuzz
+	@for t in $(FUZZ_TARGETS); do \
+		pkg=$${t%%:*}; name=$${t##*:}; \
+		echo "== $$name ($$pkg)"; \
+		$(GO) test $$pkg -run='^$$' -fuzz="^$$name$$" -fuzztime=$${FUZZTIME:-30s} || exit 1; \
 	done
+
+.PHONY: soak
+soak: controlplane ## Hold canarygate serve under a steady mixed load for SOAK_DURATION (default 10m): memory, goroutines, errors (not in make test)
+	$(GO) run ./hack/soak -root $(CURDIR) -duration $${SOAK_DURATION:-10m}
 
 .PHONY: lint
 lint: $(GOLANGCI) ## gofmt, go vet and golangci-lint

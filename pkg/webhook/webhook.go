@@ -218,7 +218,9 @@ func (h *handler) Handle(ctx context.Context, req admission.Request) (resp admis
 	if engine == nil {
 		return h.failure(fmt.Errorf("%w: policies are not loaded", ErrNotReady))
 	}
-	ctx, cancel := context.WithTimeout(ctx, h.opts.Timeout)
+	// The server's context ends when shutdown starts; in-flight requests
+	// are decided within canarygate's own deadline, not cut short.
+	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), h.opts.Timeout)
 	defer cancel()
 
 	vreq, err := decode(req)
