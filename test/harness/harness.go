@@ -51,6 +51,8 @@ type Options struct {
 	// canarygate then runs but stays not ready, so Start waits only until
 	// its probe endpoint answers.
 	NoInferenceServiceCRD bool
+	// ServeArgs are extra flags for `canarygate serve` (e.g. --policy).
+	ServeArgs []string
 }
 
 // Env is a running control plane with canarygate.
@@ -174,6 +176,7 @@ func Start(ctx context.Context, opts Options) (env *Env, err error) {
 		"--dev-log",
 		"--shutdown-delay", "1s",
 	}
+	e.serveArgs = append(e.serveArgs, opts.ServeArgs...)
 	if err := e.StartServe(ctx); err != nil {
 		return nil, err
 	}
