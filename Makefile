@@ -45,7 +45,7 @@ controlplane: ## Build etcd, kube-apiserver, kube-controller-manager and kubectl
 
 .PHONY: bench
 bench: controlplane opa ## Run every benchmark (~15 min on 2 cores) and write docs/performance.md; not part of make test
-	cd hack/bench && $(GO) run . -duration 30s -repeat 3 -scale -bench-count 6 -out $(CURDIR)/docs/performance.md
+	cd hack/bench && $(GO) run . -duration 30s -repeat 3 -scale -bench-count 6 -out docs/performance.md
 
 .PHONY: opa
 opa: ## Build bin/opa (the OPA release canarygate embeds) for the benchmarks

@@ -53,7 +53,7 @@ func main() {
 	var caseIndex int
 	flag.StringVar(&mode, "mode", "all", "all: every benchmark and the report; regoprof: OPA's profiler on the decision inputs; regoopts: time evaluation options and queries; pprofq: CPU-profile one query")
 	flag.StringVar(&o.Root, "root", "", "repository root (default: the nearest parent folder holding canarygate's go.mod)")
-	flag.StringVar(&o.Out, "out", "", "write the report here (e.g. docs/performance.md); empty: stdout")
+	flag.StringVar(&o.Out, "out", "", "write the report here, relative to the repository root (e.g. docs/performance.md); empty: stdout")
 	flag.DurationVar(&o.Duration, "duration", 3*time.Second, "length of each constant-rate attack (the issue's figure is 30s)")
 	flag.StringVar(&rates, "rates", "1000,2000,4000", "request rates (per second) of the attacks")
 	flag.IntVar(&o.Repeat, "repeat", 1, "attacks per rate and target; the report shows medians")
