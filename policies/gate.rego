@@ -18,6 +18,12 @@ target(ref) := input.targets[key(ref)]
 problems contains [k, "it does not exist"] if {
 	some k, t in input.targets
 	not t.exists
+	not object.get(t, "unreadable", false)
+}
+
+problems contains [k, "it could not be read (see CG307)"] if {
+	some k, t in input.targets
+	object.get(t, "unreadable", false)
 }
 
 problems contains [k, "it is not Ready"] if {

@@ -760,3 +760,12 @@ test_cg301_names_the_namespace_of_a_target_elsewhere if {
 	it.code == "CG301"
 	contains(it.message, "from model-v1 to team-b/model-v1")
 }
+
+test_cg301_an_unreadable_target_is_not_called_missing if {
+	gone := object.union(v2_missing, {"unreadable": true})
+	doc := service_update("model-v1", "model-v2", {}, [v1, gone])
+	some it in gate.items with input as doc
+	it.code == "CG301"
+	contains(it.message, "could not be read")
+	not contains(it.message, "does not exist")
+}

@@ -422,6 +422,7 @@ func (g *gatherer) target(ref facts.Ref) {
 	isvc, err := g.after.InferenceService(g.ctx, ref.Namespace, ref.Name)
 	if err != nil {
 		g.fail("InferenceService "+key, err)
+		t.Unreadable = true
 	}
 	if isvc != nil {
 		t.Exists = true

@@ -180,9 +180,11 @@ type Exposure struct {
 
 // Target is an InferenceService a decision depends on.
 type Target struct {
-	Namespace          string            `json:"namespace"`
-	Name               string            `json:"name"`
-	Exists             bool              `json:"exists"`
+	Namespace string `json:"namespace"`
+	Name      string `json:"name"`
+	Exists    bool   `json:"exists"`
+	// Unreadable is set when the lookup failed: Exists is then unknown.
+	Unreadable         bool              `json:"unreadable"`
 	Generation         int64             `json:"generation"`
 	ObservedGeneration int64             `json:"observedGeneration"`
 	Conditions         map[string]string `json:"conditions"`
