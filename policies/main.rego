@@ -7,19 +7,26 @@ import data.canarygate.builtin.config
 
 # Built-in rules live in packages canarygate.builtin.rules.<area>, each
 # defining a set `items` of {code, message, field}. Only the areas that
-# judge the request's kind are evaluated: a Service request never pays for
-# the Ingress annotation rules.
+# judge the request's kind, and can emit codes of the endpoint asked for
+# (input.endpoint: "gate", "lint", or absent for both, as `check` asks),
+# are evaluated: a Service request never pays for the Ingress annotation
+# rules, nor a lint request for the gate's verification rules. Every code's
+# endpoint is in codes.json; structure holds lint codes and CG601 (gate).
 areas := {
-	"Ingress": ["nginx", "structure", "gate", "stamps", "deletion"],
-	"Service": ["gate", "stamps", "deletion"],
-	"InferenceService": ["isvc", "gate", "stamps", "deletion"],
+	"Ingress": {"gate": ["structure", "gate", "stamps", "deletion"], "lint": ["nginx", "structure"]},
+	"Service": {"gate": ["gate", "stamps", "deletion"], "lint": []},
+	"InferenceService": {"gate": ["gate", "stamps", "deletion"], "lint": ["isvc"]},
 }
+
+default endpoints := {"gate", "lint"}
+
+endpoints := {input.endpoint} if input.endpoint in {"gate", "lint"}
 
 builtin contains object.union(item, {
 	"endpoint": object.get(data.canarygate.builtin.codes, [item.code, "endpoint"], "gate"),
 	"origin": "builtin",
 }) if {
-	some area in areas[input.request.kind.kind]
+	some area in {a | some ep in endpoints; some a in areas[input.request.kind.kind][ep]}
 	some item in data.canarygate.builtin.rules[area].items
 }
 

@@ -17,7 +17,11 @@ const InputVersion = "v1"
 // about related objects the built-in rules need, gathered in Go so Rego
 // never looks anything up.
 type Input struct {
-	Version   string         `json:"version"`
+	Version string `json:"version"`
+	// Endpoint is the validating endpoint asking ("gate" or "lint"); empty
+	// asks for both (as `check` does). Rules of the other endpoint need not
+	// be evaluated.
+	Endpoint  string         `json:"endpoint,omitempty"`
 	Request   RequestInfo    `json:"request"`
 	Object    map[string]any `json:"object"`
 	OldObject map[string]any `json:"oldObject"`

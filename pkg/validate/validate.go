@@ -17,6 +17,13 @@ import (
 type Validator struct {
 	Engine  *policy.Engine
 	Builder Builder
+	// Endpoint limits evaluation to the rules that can emit codes of one
+	// validating endpoint ("gate" or "lint"); empty evaluates both.
+	Endpoint string
+	// LookupTimeout, when set, bounds the fact lookups alone, so a slow
+	// lookup leaves time to evaluate the policies and deny with the lookup
+	// that failed (CG307) rather than run out of time altogether.
+	LookupTimeout time.Duration
 }
 
 // Decision is the outcome of validating one request on both endpoints.
@@ -31,10 +38,17 @@ type Decision struct {
 // or an evaluation error is returned as an error; callers on the gate deny
 // on it (fail closed), callers on lint allow with a warning.
 func (v *Validator) Validate(ctx context.Context, req Request, before, after facts.Reader, now time.Time) (Decision, error) {
-	in, err := v.Builder.Build(ctx, req, before, after, now)
+	lookupCtx := ctx
+	if v.LookupTimeout > 0 {
+		var cancel context.CancelFunc
+		lookupCtx, cancel = context.WithTimeout(ctx, v.LookupTimeout)
+		defer cancel()
+	}
+	in, err := v.Builder.Build(lookupCtx, req, before, after, now)
 	if err != nil {
 		return Decision{}, err
 	}
+	in.Endpoint = v.Endpoint
 	val, err := policy.ToValue(in)
 	if err != nil {
 		return Decision{Input: in}, fmt.Errorf("encoding policy input: %w", err)

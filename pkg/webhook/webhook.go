@@ -234,7 +234,11 @@ func (h *handler) Handle(ctx context.Context, req admission.Request) (resp admis
 	if err != nil {
 		return h.malformed(err)
 	}
-	v := validate.Validator{Engine: engine, Builder: validate.Builder{Classes: h.opts.Classes}}
+	v := validate.Validator{
+		Engine: engine, Builder: validate.Builder{Classes: h.opts.Classes}, Endpoint: h.endpoint,
+		// Lookups get three quarters of the budget; evaluation the rest.
+		LookupTimeout: h.opts.Timeout * 3 / 4,
+	}
 	d, err := v.Validate(ctx, vreq, h.opts.Facts, after, h.opts.Now())
 	if h.opts.Metrics != nil {
 		h.opts.Metrics.Evaluation.WithLabelValues(h.endpoint).Observe(time.Since(start).Seconds())
