@@ -3,12 +3,8 @@ package main
 import (
 	"context"
 	"encoding/json"
-	"fmt"
 	"time"
 
-	corev1 "k8s.io/api/core/v1"
-	networkingv1 "k8s.io/api/networking/v1"
-	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 	"k8s.io/apimachinery/pkg/runtime"
 
@@ -16,64 +12,8 @@ import (
 	"github.com/canarygate/canarygate/pkg/facts"
 	"github.com/canarygate/canarygate/pkg/kserve"
 	"github.com/canarygate/canarygate/pkg/validate"
+	"github.com/canarygate/canarygate/test/benchfacts"
 )
-
-// bigSet returns the decision benchmark's facts set (the same shape as
-// pkg/validate BenchmarkDecision): 1,000 InferenceServices, 5,000 Services
-// and 5,000 Ingresses across 100 namespaces.
-func bigSet() *facts.Set {
-	s := facts.NewSet(facts.NewClasses(nil))
-	for n := range 100 {
-		ns := fmt.Sprintf("team-%03d", n)
-		s.PutNamespace(&corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: ns}})
-		for m := range 10 {
-			name := fmt.Sprintf("model-%d", m)
-			s.PutInferenceService(readyISVC(ns, name, 1))
-			for v := range 5 {
-				svc := fmt.Sprintf("%s-svc-%d", name, v)
-				s.PutService(modelService(ns, svc, name))
-				s.PutIngress(ingress(ns, svc+"-main", fmt.Sprintf("%s-%d.%s.example.com", name, v, ns), svc, nil))
-			}
-		}
-	}
-	return s
-}
-
-func modelService(ns, name, isvc string) *corev1.Service {
-	return &corev1.Service{
-		TypeMeta:   metav1.TypeMeta{APIVersion: "v1", Kind: "Service"},
-		ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: name},
-		Spec: corev1.ServiceSpec{
-			Selector: map[string]string{canary.LabelInferenceService: isvc},
-			Ports:    []corev1.ServicePort{{Port: 80}},
-		},
-	}
-}
-
-func ingress(ns, name, host, svc string, ann map[string]string) *networkingv1.Ingress {
-	pt := networkingv1.PathTypePrefix
-	class := "nginx"
-	return &networkingv1.Ingress{
-		TypeMeta:   metav1.TypeMeta{APIVersion: "networking.k8s.io/v1", Kind: "Ingress"},
-		ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: name, Annotations: ann},
-		Spec: networkingv1.IngressSpec{IngressClassName: &class, Rules: []networkingv1.IngressRule{{
-			Host: host,
-			IngressRuleValue: networkingv1.IngressRuleValue{HTTP: &networkingv1.HTTPIngressRuleValue{Paths: []networkingv1.HTTPIngressPath{{
-				Path: "/", PathType: &pt,
-				Backend: networkingv1.IngressBackend{Service: &networkingv1.IngressServiceBackend{Name: svc, Port: networkingv1.ServiceBackendPort{Number: 80}}},
-			}}}},
-		}}},
-	}
-}
-
-func readyISVC(ns, name string, gen int64) *kserve.InferenceService {
-	return &kserve.InferenceService{
-		TypeMeta:   metav1.TypeMeta{APIVersion: "serving.kserve.io/v1beta1", Kind: kserve.Kind},
-		ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: name, Generation: gen},
-		Spec:       []byte(`{"predictor":{"model":{"modelFormat":{"name":"sklearn"}}}}`),
-		Status:     kserve.Status{ObservedGeneration: gen, Conditions: []kserve.Condition{{Type: "Ready", Status: "True"}}},
-	}
-}
 
 // decisionCase is one request of the decision benchmark.
 type decisionCase struct {
@@ -85,12 +25,12 @@ type decisionCase struct {
 // decisionCases are the benchmark's three requests: a canary Ingress
 // create, a Service switch, and an InferenceService canary-key update.
 func decisionCases() ([]decisionCase, error) {
-	oldSvc := modelService("team-042", "model-3-svc-0", "model-3")
+	oldSvc := benchfacts.ModelService("team-042", "model-3-svc-0", "model-3")
 	newSvc := oldSvc.DeepCopy()
 	newSvc.Spec.Selector[canary.LabelInferenceService] = "model-4"
-	canaryIng := ingress("team-042", "model-3-canary", "model-3-0.team-042.example.com", "model-4-svc-1",
+	canaryIng := benchfacts.Ingress("team-042", "model-3-canary", "model-3-0.team-042.example.com", "model-4-svc-1",
 		map[string]string{canary.NginxCanary: "true", canary.NginxWeight: "20"})
-	oldISVC := readyISVC("team-042", "model-4", 1)
+	oldISVC := benchfacts.ReadyISVC("team-042", "model-4", 1)
 	newISVC := oldISVC.DeepCopy()
 	newISVC.Annotations = map[string]string{canary.KeyStable: "model-3", canary.KeyWeight: "30"}
 

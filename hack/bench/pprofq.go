@@ -10,6 +10,7 @@ import (
 	"github.com/open-policy-agent/opa/v1/storage/inmem"
 
 	"github.com/canarygate/canarygate/pkg/policy"
+	"github.com/canarygate/canarygate/test/benchfacts"
 )
 
 // pprofQuery CPU-profiles one query of the built-in policies on one
@@ -23,7 +24,7 @@ func pprofQuery(ctx context.Context, query string, caseIndex, rounds int, file s
 	if err != nil {
 		return err
 	}
-	in, err := inputFor(ctx, bigSet(), cases[caseIndex], time.Now())
+	in, err := inputFor(ctx, benchfacts.BigSet(), cases[caseIndex], time.Now())
 	if err != nil {
 		return err
 	}

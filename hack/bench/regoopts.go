@@ -13,6 +13,7 @@ import (
 	"github.com/open-policy-agent/opa/v1/storage/inmem"
 
 	"github.com/canarygate/canarygate/pkg/policy"
+	"github.com/canarygate/canarygate/test/benchfacts"
 )
 
 // regoOptions times the decision query under evaluation options, to see
@@ -22,7 +23,7 @@ func regoOptions(ctx context.Context, w io.Writer, rounds int, queries []string)
 	if err != nil {
 		return err
 	}
-	set := bigSet()
+	set := benchfacts.BigSet()
 	cases, err := decisionCases()
 	if err != nil {
 		return err

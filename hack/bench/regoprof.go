@@ -12,6 +12,7 @@ import (
 	"github.com/open-policy-agent/opa/v1/storage/inmem"
 
 	"github.com/canarygate/canarygate/pkg/policy"
+	"github.com/canarygate/canarygate/test/benchfacts"
 )
 
 // regoProfile evaluates the built-in policies on each decision case's input
@@ -27,7 +28,7 @@ func regoProfile(ctx context.Context, w io.Writer, rounds, top int) error {
 	for name, text := range src.Modules {
 		modules = append(modules, rego.Module(name, text))
 	}
-	set := bigSet()
+	set := benchfacts.BigSet()
 	cases, err := decisionCases()
 	if err != nil {
 		return err

@@ -1,14 +1,10 @@
 package validate_test
 
 import (
-	"fmt"
 	"slices"
 	"testing"
 	"time"
 
-	corev1 "k8s.io/api/core/v1"
-	networkingv1 "k8s.io/api/networking/v1"
-	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 	"k8s.io/apimachinery/pkg/runtime"
 
@@ -18,60 +14,8 @@ import (
 	"github.com/canarygate/canarygate/pkg/mutate"
 	"github.com/canarygate/canarygate/pkg/policy"
 	"github.com/canarygate/canarygate/pkg/validate"
+	"github.com/canarygate/canarygate/test/benchfacts"
 )
-
-// bigSet returns a facts set of 1,000 InferenceServices, 5,000 Services and
-// 5,000 Ingresses across 100 namespaces: per namespace 10 models, each with
-// five Services and a main Ingress per Service.
-func bigSet() *facts.Set {
-	s := facts.NewSet(facts.NewClasses(nil))
-	for n := range 100 {
-		ns := fmt.Sprintf("team-%03d", n)
-		s.PutNamespace(&corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: ns}})
-		for m := range 10 {
-			name := fmt.Sprintf("model-%d", m)
-			s.PutInferenceService(readyISVC(ns, name, 1))
-			for v := range 5 {
-				svc := fmt.Sprintf("%s-svc-%d", name, v)
-				s.PutService(modelService(ns, svc, name))
-				host := fmt.Sprintf("%s-%d.%s.example.com", name, v, ns)
-				s.PutIngress(benchIngress(ns, svc+"-main", host, svc, nil))
-			}
-		}
-	}
-	return s
-}
-
-func modelService(ns, name, isvc string) *corev1.Service {
-	return &corev1.Service{
-		ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: name},
-		Spec:       corev1.ServiceSpec{Selector: map[string]string{canary.LabelInferenceService: isvc}},
-	}
-}
-
-func benchIngress(ns, name, host, svc string, ann map[string]string) *networkingv1.Ingress {
-	pt := networkingv1.PathTypePrefix
-	class := "nginx"
-	return &networkingv1.Ingress{
-		ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: name, Annotations: ann},
-		Spec: networkingv1.IngressSpec{IngressClassName: &class, Rules: []networkingv1.IngressRule{{
-			Host: host,
-			IngressRuleValue: networkingv1.IngressRuleValue{HTTP: &networkingv1.HTTPIngressRuleValue{Paths: []networkingv1.HTTPIngressPath{{
-				Path: "/", PathType: &pt,
-				Backend: networkingv1.IngressBackend{Service: &networkingv1.IngressServiceBackend{Name: svc, Port: networkingv1.ServiceBackendPort{Number: 80}}},
-			}}}},
-		}}},
-	}
-}
-
-func readyISVC(ns, name string, gen int64) *kserve.InferenceService {
-	return &kserve.InferenceService{
-		TypeMeta:   metav1.TypeMeta{APIVersion: "serving.kserve.io/v1beta1", Kind: kserve.Kind},
-		ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: name, Generation: gen},
-		Spec:       []byte(`{"predictor":{"model":{"modelFormat":{"name":"sklearn"}}}}`),
-		Status:     kserve.Status{ObservedGeneration: gen, Conditions: []kserve.Condition{{Type: "Ready", Status: "True"}}},
-	}
-}
 
 func toUnstructured(b *testing.B, obj runtime.Object, kind, apiVersion string) *unstructured.Unstructured {
 	b.Helper()
@@ -114,14 +58,14 @@ type decisionCase struct {
 // unverified InferenceService (denied by the gate) and an InferenceService
 // canary-key update (the isvc rules and the stamps).
 func decisionCases(b *testing.B) []decisionCase {
-	oldSvc := modelService("team-042", "model-3-svc-0", "model-3")
+	oldSvc := benchfacts.ModelService("team-042", "model-3-svc-0", "model-3")
 	newSvc := oldSvc.DeepCopy()
 	newSvc.Spec.Selector[canary.LabelInferenceService] = "model-4"
 
-	canaryIng := benchIngress("team-042", "model-3-canary", "model-3-0.team-042.example.com", "model-4-svc-1",
+	canaryIng := benchfacts.Ingress("team-042", "model-3-canary", "model-3-0.team-042.example.com", "model-4-svc-1",
 		map[string]string{canary.NginxCanary: "true", canary.NginxWeight: "20"})
 
-	oldISVC := readyISVC("team-042", "model-4", 1)
+	oldISVC := benchfacts.ReadyISVC("team-042", "model-4", 1)
 	newISVC := oldISVC.DeepCopy()
 	newISVC.Annotations = map[string]string{canary.KeyStable: "model-3", canary.KeyWeight: "30"}
 
@@ -150,7 +94,7 @@ func newPipeline(b *testing.B) pipeline {
 	}
 	classes := facts.NewClasses(nil)
 	return pipeline{
-		set: bigSet(), engine: engine, classes: classes,
+		set: benchfacts.BigSet(), engine: engine, classes: classes,
 		m:   mutate.Mutator{Classes: classes, Tolerance: time.Minute},
 		v:   validate.Validator{Engine: engine, Builder: validate.Builder{Classes: classes}},
 		now: time.Now(),
