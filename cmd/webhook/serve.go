@@ -270,6 +270,11 @@ type cacheSync struct {
 
 var _ manager.Runnable = (*cacheSync)(nil)
 
+// NeedLeaderElection reports false: every replica serves the webhooks and
+// needs its caches; only the sync controller (registered by afterCRD) is
+// leader-elected.
+func (c *cacheSync) NeedLeaderElection() bool { return false }
+
 func (c *cacheSync) ready() error {
 	if c.synced.Load() {
 		return nil
