@@ -50,3 +50,20 @@ items contains lib.item("CG503", "", msg) if {
 	count(ings) > 0
 	msg := sprintf("cannot delete this main route while canary Ingress(es) %s exist for it; delete the canary first", [concat(", ", sort(ings))])
 }
+
+# CG503 also covers an UPDATE that takes a route key away from a main route
+# (moving its host or path, or turning it into a canary) while a canary for
+# that key remains: otherwise "move the main away, then promote the canary"
+# would turn a switch into a first deployment without any delete.
+items contains lib.item("CG503", "spec.rules", msg) if {
+	lib.writing
+	lib.kind == "Ingress"
+	not exempt
+	some a in object.get(input, ["ingress", "abandoned"], [])
+	ings := {sprintf("%s/%s", [i.namespace, i.name]) | some i in a.canaries}
+	count(ings) > 0
+	msg := sprintf("this update takes route %s %s%s (%s) away from the main route while canary Ingress(es) %s exist for it; delete the canary first", [
+		a.key.class, a.key.host, a.key.path, a.key.pathType, concat(", ", sort(ings)),
+	])
+}
+

@@ -150,8 +150,14 @@ backing_out(s) if {
 
 # first_deployment: a route or Service that had no primary before gets one
 # (DESIGN §4 "From no primary to any: allowed"). A switch without a from
-# field is not one (fail closed).
-first_deployment(s) if s.from.name == ""
+# field is not one (fail closed), nor is one on an object that records a
+# previous primary (canarygate.io/previous-isvc): it served traffic before,
+# and X → no primary → Y in two requests must not pass as a first
+# deployment.
+first_deployment(s) if {
+	s.from.name == ""
+	object.get(lib.old_annotations, vocab.previous_isvc, "") == ""
+}
 
 exempt_switch(s) if first_deployment(s)
 

@@ -124,18 +124,26 @@ func Expect(ctx context.Context, req Request, before facts.Reader, classes facts
 		if err != nil {
 			return nil, err
 		}
-		if !classes.Governed(ing) {
+		if !classes.Governed(ing) && (oldIng == nil || !classes.Governed(oldIng)) {
 			return nil, nil
 		}
-		if facts.IsCanary(ing) {
+		// Every stamp of an Ingress is checked on every governed Ingress
+		// (or one leaving governance): a stamp whose write condition does
+		// not hold keeps the old value, so a canary cannot carry forged
+		// rollback stamps into a later promotion, nor an Ingress shed
+		// them by changing class.
+		if facts.IsCanary(ing) && classes.Governed(ing) {
 			out = append(out, expectCanary(req, ing, oldIng, inj)...)
 		} else {
-			prev, err := previousForIngress(ctx, before, classes, ing, oldIng)
-			if err != nil {
+			out = append(out, Expectation{Key: canary.StampCanarySince}, Expectation{Key: canary.StampSource})
+		}
+		prev := previous{}
+		if !facts.IsCanary(ing) && classes.Governed(ing) {
+			if prev, err = previousForIngress(ctx, before, classes, ing, oldIng); err != nil {
 				return nil, err
 			}
-			out = append(out, expectPrevious(req, prev)...)
 		}
+		out = append(out, expectPrevious(req, prev)...)
 	case facts.ServiceKind:
 		prev, err := previousForService(ctx, before, req)
 		if err != nil {

@@ -169,6 +169,33 @@ func (g *gatherer) ingress(ing, old *networkingv1.Ingress) {
 		g.routeSwitch(key, keys[key])
 	}
 
+	// Route keys an UPDATE takes from a main route while canaries remain.
+	f.Abandoned = []AbandonedRoute{}
+	if ing != nil && old != nil && classes.Governed(old) && !facts.IsCanary(old) {
+		kept := map[facts.RouteKey]bool{}
+		if classes.Governed(ing) && !facts.IsCanary(ing) {
+			for _, rt := range classes.Routes(ing) {
+				kept[rt.Key] = true
+			}
+		}
+		for _, rt := range classes.Routes(old) {
+			if kept[rt.Key] {
+				continue
+			}
+			a := AbandonedRoute{Key: rt.Key, Canaries: []IngressRef{}}
+			others, err := g.after.IngressesByRoute(g.ctx, rt.Key)
+			if err != nil {
+				g.fail("Ingresses of route "+rt.Key.String(), err)
+			}
+			for _, o := range others {
+				if facts.IsCanary(o) && !(o.Namespace == ing.Namespace && o.Name == ing.Name) {
+					a.Canaries = append(a.Canaries, g.ingressRef(o, rt.Key))
+				}
+			}
+			f.Abandoned = append(f.Abandoned, a)
+		}
+	}
+
 	// Exposures: a canary the request writes.
 	if ing != nil && enabled {
 		var oldSpec *SpecFacts
@@ -355,6 +382,9 @@ func (g *gatherer) service(req Request, svc, old *corev1.Service) {
 			From: from, To: facts.Ref{Namespace: ns, Name: f.After},
 		})
 	}
+	if svc != nil && f.After != f.Before {
+		g.routesThrough(svc, f.After)
+	}
 	if req.Operation == "DELETE" && old != nil {
 		d := &DeletionFacts{SelectingServices: []ServiceRef{}, RoutingIngresses: []IngressRef{}, Canaries: []IngressRef{}}
 		users, err := g.after.IngressesRoutingTo(g.ctx, old.Namespace, old.Name)
@@ -365,6 +395,37 @@ func (g *gatherer) service(req Request, svc, old *corev1.Service) {
 			d.RoutingIngresses = append(d.RoutingIngresses, IngressRef{Namespace: u.Namespace, Name: u.Name, Canary: facts.IsCanary(u), Service: old.Name})
 		}
 		g.in.Deletion = d
+	}
+}
+
+// routesThrough judges the routes a Service feeds when its target changes:
+// each route key of an Ingress using the Service may change its primary
+// (DESIGN §4: every route key a request touches), and each canary Ingress
+// using it now exposes the new target at its weight and rules.
+func (g *gatherer) routesThrough(svc *corev1.Service, target string) {
+	users, err := g.after.IngressesRoutingTo(g.ctx, svc.Namespace, svc.Name)
+	if err != nil {
+		g.fail(fmt.Sprintf("Ingresses routing to Service %s/%s", svc.Namespace, svc.Name), err)
+		return
+	}
+	for _, ing := range users {
+		if !g.b.Classes.Governed(ing) {
+			continue
+		}
+		for _, rt := range g.b.Classes.Routes(ing) {
+			if rt.Service == svc.Name {
+				g.routeSwitch(rt.Key, fmt.Sprintf("Ingress %s/%s %s", ing.Namespace, ing.Name, rt.Field))
+			}
+		}
+		if spec, enabled := canary.FromNginx(ing.Annotations); enabled && target != "" {
+			ref := facts.Ref{Namespace: svc.Namespace, Name: target}
+			g.in.Exposures = append(g.in.Exposures, Exposure{
+				Subject: fmt.Sprintf("Ingress %s/%s (through Service %s)", ing.Namespace, ing.Name, svc.Name),
+				Field:   "spec.selector",
+				Target:  ref, Spec: specFacts(spec),
+			})
+			g.target(ref)
+		}
 	}
 }
 

@@ -120,6 +120,16 @@ type IngressFacts struct {
 	Spec SpecFacts `json:"spec"`
 	// Routes are the object's route keys (the old object's on DELETE).
 	Routes []RouteFacts `json:"routes"`
+	// Abandoned are the route keys an UPDATE takes away from a main route
+	// (the key left the Ingress, or the Ingress stopped being a governed
+	// main route), each with the canaries still on it after the request.
+	Abandoned []AbandonedRoute `json:"abandoned"`
+}
+
+// AbandonedRoute is a route key a main route gives up.
+type AbandonedRoute struct {
+	Key      facts.RouteKey `json:"key"`
+	Canaries []IngressRef   `json:"canaries"`
 }
 
 // IngressRef is another Ingress relevant to a decision.

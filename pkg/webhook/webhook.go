@@ -13,6 +13,7 @@ import (
 	"io"
 	"net/http"
 	"runtime/debug"
+	"slices"
 	"strings"
 	"sync/atomic"
 	"time"
@@ -251,8 +252,11 @@ func (h *handler) Handle(ctx context.Context, req admission.Request) (resp admis
 	}
 	denials, warnings := d.Denials(h.endpoint), d.Warnings(h.endpoint)
 	h.recordDryRuns(req, d.DryRuns(h.endpoint))
+	// Each code counts once per decision, however many items carry it.
 	for _, it := range append(denials, warnings...) {
-		codes = append(codes, it.Code)
+		if !slices.Contains(codes, it.Code) {
+			codes = append(codes, it.Code)
+		}
 	}
 	resp = admission.Allowed("")
 	if len(denials) > 0 {
