@@ -188,7 +188,7 @@ func (g *gatherer) ingress(ing, old *networkingv1.Ingress) {
 				g.fail("Ingresses of route "+rt.Key.String(), err)
 			}
 			for _, o := range others {
-				if facts.IsCanary(o) && !(o.Namespace == ing.Namespace && o.Name == ing.Name) {
+				if facts.IsCanary(o) && (o.Namespace != ing.Namespace || o.Name != ing.Name) {
 					a.Canaries = append(a.Canaries, g.ingressRef(o, rt.Key))
 				}
 			}
