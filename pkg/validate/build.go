@@ -360,7 +360,15 @@ func (g *gatherer) routeSwitch(key facts.RouteKey, field string) {
 	}
 }
 
+// addSwitch records a switch once: a Service switch and the route switch it
+// causes move the same primary from the same InferenceService to the same
+// one, and one denial says it.
 func (g *gatherer) addSwitch(s Switch) {
+	for _, have := range g.in.Switches {
+		if have.From == s.From && have.To == s.To {
+			return
+		}
+	}
 	g.in.Switches = append(g.in.Switches, s)
 	g.target(s.To)
 	if s.From.Name != "" {
