@@ -168,3 +168,17 @@ func poll(ctx context.Context, g Gomega, ns, ref, jsonpath string) string {
 func denied(webhook, code string) string {
 	return fmt.Sprintf("admission webhook %q denied the request: [%s]", webhook, code)
 }
+
+// ownControlPlane starts a second control plane with canarygate for a spec
+// that needs one set up differently from the suite's, and stops it after
+// the spec.
+func ownControlPlane(ctx context.Context, opts harness.Options) *harness.Env {
+	GinkgoHelper()
+	root, err := filepath.Abs("../..")
+	Expect(err).NotTo(HaveOccurred())
+	opts.Root, opts.Log, opts.Timeout = root, GinkgoWriter, 4*time.Minute
+	e, err := harness.Start(ctx, opts)
+	Expect(err).NotTo(HaveOccurred())
+	DeferCleanup(func() { Expect(e.Stop()).To(Succeed()) })
+	return e
+}

@@ -40,11 +40,7 @@ spec:
 
 var _ = Describe("a cluster without the InferenceService CRD", Serial, func() {
 	It("keeps canarygate not ready, naming the missing CRD, until the CRD is installed", func(ctx SpecContext) {
-		root, err := filepath.Abs("../..")
-		Expect(err).NotTo(HaveOccurred())
-		bare, err := harness.Start(ctx, harness.Options{Root: root, Log: GinkgoWriter, Timeout: 4 * time.Minute, NoInferenceServiceCRD: true})
-		Expect(err).NotTo(HaveOccurred())
-		DeferCleanup(func() { Expect(bare.Stop()).To(Succeed()) })
+		bare := ownControlPlane(ctx, harness.Options{NoInferenceServiceCRD: true})
 
 		Eventually(func(g Gomega) {
 			code, body := readyz(bare.ReadyURL + "?verbose")
@@ -66,7 +62,7 @@ var _ = Describe("a cluster without the InferenceService CRD", Serial, func() {
 		Expect(r.Stderr).To(ContainSubstring("the InferenceService CRD (serving.kserve.io/v1beta1) is not installed"))
 		Expect(r.Stderr).To(ContainSubstring("the gate denies rather than guesses"))
 
-		r = bare.Run(ctx, "", "apply", "-f", filepath.Join(root, "test", "crds"))
+		r = bare.Run(ctx, "", "apply", "-f", filepath.Join(bare.Root, "test", "crds"))
 		Expect(r.Code).To(Equal(0), r.Output())
 		Eventually(func(g Gomega) {
 			code, body := readyz(bare.ReadyURL)

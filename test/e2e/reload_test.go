@@ -47,16 +47,11 @@ spec:
 
 var _ = Describe("a platform policy directory loaded by canarygate serve", Serial, func() {
 	It("changes decisions when the directory changes, and keeps the last good set on a broken update", func(ctx SpecContext) {
-		root, err := filepath.Abs("../..")
-		Expect(err).NotTo(HaveOccurred())
 		dir := GinkgoT().TempDir()
 		rule := filepath.Join(dir, "team.rego")
 		Expect(os.WriteFile(rule, []byte(teamRule("team-a")), 0o600)).To(Succeed())
 
-		live, err := harness.Start(ctx, harness.Options{Root: root, Log: GinkgoWriter, Timeout: 4 * time.Minute,
-			ServeArgs: []string{"--policy", dir}})
-		Expect(err).NotTo(HaveOccurred())
-		DeferCleanup(func() { Expect(live.Stop()).To(Succeed()) })
+		live := ownControlPlane(ctx, harness.Options{ServeArgs: []string{"--policy", dir}})
 
 		r := live.Run(ctx, labelledService("svc-a", "team-a"), "apply", "-f", "-")
 		Expect(r.Code).NotTo(Equal(0))
