@@ -40,13 +40,13 @@ import (
 )
 
 type serveFlags struct {
-	kubeconfig, certDir, probeAddr, metricsAddr string
-	leaderElectionNamespace                     string
-	port                                        int
-	classes                                     []string
-	enableHTTP2, leaderElect, devLog            bool
-	policy                                      policyFlags
-	timeout, shutdownDelay                      time.Duration
+	kubeconfig, certDir, probeAddr, metricsAddr, pprofAddr string
+	leaderElectionNamespace                                string
+	port                                                   int
+	classes                                                []string
+	enableHTTP2, leaderElect, devLog                       bool
+	policy                                                 policyFlags
+	timeout, shutdownDelay                                 time.Duration
 }
 
 func newServeCommand() *cobra.Command {
@@ -76,6 +76,7 @@ warning and mutate patches nothing.`,
 	fl.StringVar(&f.certDir, "cert-dir", "", "directory with tls.crt and tls.key, reloaded when they change (default: controller-runtime's serving-certs directory)")
 	fl.StringVar(&f.probeAddr, "health-probe-bind-address", ":8081", "address of /healthz and /readyz")
 	fl.StringVar(&f.metricsAddr, "metrics-bind-address", ":8080", `address of Prometheus /metrics ("0" disables)`)
+	fl.StringVar(&f.pprofAddr, "pprof-bind-address", "0", `address of Go's /debug/pprof profiles, for diagnosing latency or memory ("0" disables; never expose it outside the pod)`)
 	fl.StringArrayVar(&f.classes, "ingress-class", []string{facts.DefaultIngressClass}, "ingress classes governed (repeatable); the first is assumed for Ingresses that name none")
 	fl.BoolVar(&f.enableHTTP2, "enable-http2", false, "serve HTTP/2 on the webhook port (off by default: HTTP/2 rapid-reset mitigations)")
 	f.policy.addSourceFlags(fl)
@@ -117,6 +118,7 @@ func runServe(ctx context.Context, f *serveFlags) error {
 			BindAddress: f.metricsAddr,
 		},
 		HealthProbeBindAddress: f.probeAddr,
+		PprofBindAddress:       f.pprofAddr,
 		WebhookServer: crwebhook.NewServer(crwebhook.Options{
 			Port: f.port, CertDir: f.certDir, TLSOpts: tlsOpts,
 		}),
@@ -160,6 +162,7 @@ func runServe(ctx context.Context, f *serveFlags) error {
 	h := webhook.New(webhook.Options{
 		Classes: classes, Engine: reloader.Engine(),
 		Facts:     cluster.Reader{Cache: mgr.GetCache(), Live: mgr.GetAPIReader()},
+		Cached:    cluster.Reader{Cache: mgr.GetCache(), Live: mgr.GetAPIReader(), LiveOnMiss: true},
 		Ready:     sync.ready,
 		Timeout:   f.timeout,
 		Tolerance: time.Minute,

@@ -4,7 +4,9 @@ import (
 	"crypto/tls"
 	"crypto/x509"
 	"fmt"
+	"io"
 	"net/http"
+	"os"
 	"slices"
 	"time"
 
@@ -82,4 +84,36 @@ func attack(name string, targets []vegeta.Target, rate int, d time.Duration, ca 
 
 func tlsConfig(pool *x509.CertPool) *tls.Config {
 	return &tls.Config{RootCAs: pool, MinVersion: tls.VersionTLS12}
+}
+
+// cpuProfile fetches a CPU profile of d (whole seconds, at least one) from
+// the Go pprof server at addr into file, in the background; the channel
+// gets the outcome.
+func cpuProfile(addr string, d time.Duration, file string) <-chan error {
+	done := make(chan error, 1)
+	go func() {
+		secs := max(1, int(d/time.Second))
+		c := http.Client{Timeout: time.Duration(secs+30) * time.Second}
+		resp, err := c.Get(fmt.Sprintf("http://%s/debug/pprof/profile?seconds=%d", addr, secs))
+		if err != nil {
+			done <- err
+			return
+		}
+		defer func() { _ = resp.Body.Close() }()
+		if resp.StatusCode != http.StatusOK {
+			done <- fmt.Errorf("pprof answered %s", resp.Status)
+			return
+		}
+		f, err := os.Create(file)
+		if err != nil {
+			done <- err
+			return
+		}
+		_, err = io.Copy(f, resp.Body)
+		if cerr := f.Close(); err == nil {
+			err = cerr
+		}
+		done <- err
+	}()
+	return done
 }

@@ -43,6 +43,9 @@ type options struct {
 	Skip           map[string]bool
 	Log            io.Writer
 	Command        string
+	// ProfileDir, when set, receives CPU profiles of canarygate serve
+	// taken during the first attack at each rate.
+	ProfileDir string
 }
 
 func main() {
@@ -61,6 +64,7 @@ func main() {
 	flag.IntVar(&o.BenchCount, "bench-count", 3, "go test -count for the decision benchmarks")
 	flag.StringVar(&o.BenchTime, "bench-time", "1s", "go test -benchtime for the decision benchmarks")
 	flag.BoolVar(&o.Scale, "scale", false, "also load 10,000 Services, 5,000 Ingresses and 1,000 InferenceServices and measure serve's start-up and memory, and check 10,000 objects")
+	flag.StringVar(&o.ProfileDir, "profile", "", "write CPU profiles of canarygate serve, one per rate of the first round of attacks, into this folder (go tool pprof FILE)")
 	flag.StringVar(&skip, "skip", "", "comma-separated parts to skip: decision, webhook, opa")
 	flag.IntVar(&rounds, "rounds", 200, "evaluations per case (regoprof, regoopts, pprofq)")
 	flag.IntVar(&top, "top", 25, "expressions listed per case (regoprof)")
@@ -103,6 +107,11 @@ func main() {
 		}
 		if err == nil {
 			o.Root, err = filepath.Abs(o.Root)
+		}
+		if err == nil && o.ProfileDir != "" {
+			if o.ProfileDir, err = filepath.Abs(o.ProfileDir); err == nil {
+				err = os.MkdirAll(o.ProfileDir, 0o755)
+			}
 		}
 		if err == nil {
 			err = run(ctx, o)

@@ -106,7 +106,7 @@ func webhookBench(ctx context.Context, o options, res *results) error {
 	if err := seedReference(ctx, env); err != nil {
 		return err
 	}
-	srv, row, err := measureServe(ctx, env, nil, tmp, "reference scenario only (5 objects)")
+	srv, row, err := measureServe(ctx, env, nil, tmp, o.ProfileDir, "reference scenario only (5 objects)")
 	defer func() { srv.stop() }()
 	if err != nil {
 		return err
@@ -219,7 +219,16 @@ func webhookBench(ctx context.Context, o options, res *results) error {
 					return ctx.Err()
 				}
 				say("attack %s at %d/s for %v (round %d of %d)", t.name, rate, o.Duration, rep+1, o.Repeat)
+				var prof <-chan error
+				if t.name == "canarygate" && rep == 0 && srv.pprof != "" {
+					prof = cpuProfile(srv.pprof, o.Duration, filepath.Join(o.ProfileDir, fmt.Sprintf("canarygate-%d.cpu.prof", rate)))
+				}
 				r := attack(t.name, t.targets(), rate, o.Duration, t.ca)
+				if prof != nil {
+					if err := <-prof; err != nil {
+						say("  CPU profile: %v", err)
+					}
+				}
 				say("  p50 %v p99 %v p99.9 %v errors %d/%d", r.P50, r.P99, r.P999, r.Errors, r.Requests)
 				res.Loads = append(res.Loads, r)
 				time.Sleep(2 * time.Second) // let queues drain and GC settle

@@ -42,6 +42,8 @@ type checkRow struct {
 type server struct {
 	cmd *exec.Cmd
 	log *os.File
+	// pprof is the address of serve's /debug/pprof ("" when off).
+	pprof string
 }
 
 // stop ends the serve process the runner started (its own process group).
@@ -55,9 +57,13 @@ func (s *server) stop() {
 
 // serveArgs are the flags the harness starts serve with (test/harness),
 // minus --kubeconfig and --dev-log.
-func serveArgs(env *harness.Env) []string {
+func serveArgs(env *harness.Env, pprof string) []string {
 	probe := strings.TrimSuffix(strings.TrimPrefix(env.ReadyURL, "http://"), "/readyz")
+	if pprof == "" {
+		pprof = "0"
+	}
 	return []string{"serve",
+		"--pprof-bind-address", pprof,
 		"--port", strconv.Itoa(env.Env.WebhookInstallOptions.LocalServingPort),
 		"--cert-dir", env.Env.WebhookInstallOptions.LocalServingCertDir,
 		"--health-probe-bind-address", probe,
@@ -69,7 +75,7 @@ func serveArgs(env *harness.Env) []string {
 // measureServe (re)starts `canarygate serve` and reports the time from
 // start to ready and its resident memory once ready. prev, when not nil, is
 // stopped first; the harness's own serve is stopped on the first call.
-func measureServe(ctx context.Context, env *harness.Env, prev *server, logDir, cluster string) (*server, serveRow, error) {
+func measureServe(ctx context.Context, env *harness.Env, prev *server, logDir, profileDir, cluster string) (*server, serveRow, error) {
 	say("(re)starting canarygate serve (%s)", cluster)
 	if prev != nil {
 		prev.stop()
@@ -80,7 +86,11 @@ func measureServe(ctx context.Context, env *harness.Env, prev *server, logDir, c
 	if err != nil {
 		return nil, serveRow{}, err
 	}
-	s := &server{log: logf, cmd: exec.Command(filepath.Join(env.Dir, "canarygate"), serveArgs(env)...)}
+	s := &server{log: logf}
+	if profileDir != "" {
+		s.pprof = fmt.Sprintf("127.0.0.1:%d", freePort())
+	}
+	s.cmd = exec.Command(filepath.Join(env.Dir, "canarygate"), serveArgs(env, s.pprof)...)
 	s.cmd.Env = append(os.Environ(), "KUBECONFIG="+filepath.Join(env.Dir, "canarygate.kubeconfig"))
 	s.cmd.Stdout, s.cmd.Stderr = logf, logf
 	s.cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
@@ -159,7 +169,7 @@ func scaleBench(ctx context.Context, o options, env *harness.Env, cur **server, 
 		return err
 	}
 	res.Notes = append(res.Notes, fmt.Sprintf("large cluster: 16,100 objects created with `kubectl create` (4 in parallel) in %v", time.Since(start).Round(time.Second)))
-	srv, row, err := measureServe(ctx, env, *cur, tmp, "10,000 Services, 5,000 Ingresses, 1,000 InferenceServices, 100 namespaces")
+	srv, row, err := measureServe(ctx, env, *cur, tmp, o.ProfileDir, "10,000 Services, 5,000 Ingresses, 1,000 InferenceServices, 100 namespaces")
 	*cur = srv
 	if err != nil {
 		return err

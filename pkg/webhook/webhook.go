@@ -50,8 +50,14 @@ type Options struct {
 	Classes facts.Classes
 	// Engine holds the current policy set; nil until loaded.
 	Engine *atomic.Pointer[policy.Engine]
-	// Facts answers lookups: the cache, with InferenceServices read live.
+	// Facts answers the gate's lookups: the cache, with InferenceServices
+	// read live.
 	Facts facts.Reader
+	// Cached answers the lint and mutating endpoints' lookups: the cache,
+	// InferenceServices included (live only when the cache lacks one). The
+	// gate re-checks everything they decide on, so the cache's word is
+	// enough for them. Nil: Facts.
+	Cached facts.Reader
 	// Ready returns nil once the caches have synced (and anything else the
 	// decisions need is in place), else why not.
 	Ready func() error
@@ -231,7 +237,10 @@ func (h *handler) Handle(ctx context.Context, req admission.Request) (resp admis
 	if h.endpoint == "mutate" {
 		return h.mutate(ctx, vreq, start)
 	}
-	after, err := overlay(h.opts.Facts, h.opts.Classes, vreq)
+	// One memo per request: each InferenceService is read once per
+	// decision, however many rules depend on it.
+	base := facts.NewMemo(h.reader())
+	after, err := overlay(base, h.opts.Classes, vreq)
 	if err != nil {
 		return h.malformed(err)
 	}
@@ -240,7 +249,7 @@ func (h *handler) Handle(ctx context.Context, req admission.Request) (resp admis
 		// Lookups get three quarters of the budget; evaluation the rest.
 		LookupTimeout: h.opts.Timeout * 3 / 4,
 	}
-	d, err := v.Validate(ctx, vreq, h.opts.Facts, after, h.opts.Now())
+	d, err := v.Validate(ctx, vreq, base, after, h.opts.Now())
 	if h.opts.Metrics != nil {
 		h.opts.Metrics.Evaluation.WithLabelValues(h.endpoint).Observe(time.Since(start).Seconds())
 	}
@@ -276,12 +285,21 @@ func (h *handler) Handle(ctx context.Context, req admission.Request) (resp admis
 	return resp
 }
 
+// reader returns the lookups of the handler's endpoint: live
+// InferenceServices for the gate, the cache for the others.
+func (h *handler) reader() facts.Reader {
+	if h.endpoint == policy.EndpointGate || h.opts.Cached == nil {
+		return h.opts.Facts
+	}
+	return h.opts.Cached
+}
+
 func (h *handler) mutate(ctx context.Context, vreq validate.Request, start time.Time) admission.Response {
 	m := mutate.Mutator{Classes: h.opts.Classes, Tolerance: h.opts.Tolerance}
 	res, err := m.Mutate(ctx, mutate.Request{
 		Operation: vreq.Operation, Object: vreq.Object, OldObject: vreq.OldObject,
 		User: vreq.User, Now: h.opts.Now(),
-	}, h.opts.Facts)
+	}, facts.NewMemo(h.reader()))
 	if err != nil {
 		return h.failure(err)
 	}

@@ -84,6 +84,12 @@ type Reader struct {
 	Cache client.Reader
 	// Live, when set, reads InferenceServices uncached.
 	Live client.Reader
+	// LiveOnMiss reads an InferenceService live only when the cache does
+	// not hold it (one created a moment ago, not yet seen by the watch).
+	// The mutating and lint endpoints use it: the gate re-reads everything
+	// it judges live, so they may take the cache's word and spare the API
+	// server a read per request.
+	LiveOnMiss bool
 }
 
 var _ facts.Reader = Reader{}
@@ -100,6 +106,15 @@ func (r Reader) Service(ctx context.Context, namespace, name string) (*corev1.Se
 // InferenceService implements facts.Reader; it reads live when Live is set.
 func (r Reader) InferenceService(ctx context.Context, namespace, name string) (*kserve.InferenceService, error) {
 	reader := r.Cache
+	if r.Live != nil && r.LiveOnMiss {
+		isvc := &kserve.InferenceService{}
+		if err := get(ctx, r.Cache, namespace, name, isvc); err != nil {
+			return nil, err
+		}
+		if isvc.Name != "" {
+			return isvc, nil
+		}
+	}
 	if r.Live != nil {
 		reader = r.Live
 	}

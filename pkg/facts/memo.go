@@ -1,0 +1,43 @@
+package facts
+
+import (
+	"context"
+
+	"github.com/canarygate/canarygate/pkg/kserve"
+)
+
+// Memo is a Reader that answers each InferenceService lookup once and
+// passes every other lookup to Reader. The webhook wraps its reader in one
+// Memo per request: the gate reads InferenceServices live, and one decision
+// asks for the same one several times (as a target, for the stamps it
+// expects, as the injection source) — one read each spares the API server,
+// and the whole decision sees one version of each object. A Memo is for one
+// request, used by one goroutine.
+type Memo struct {
+	Reader
+	isvcs map[Ref]memoISVC
+}
+
+type memoISVC struct {
+	isvc *kserve.InferenceService
+	err  error
+}
+
+// NewMemo returns a Memo over r.
+func NewMemo(r Reader) *Memo { return &Memo{Reader: r} }
+
+// InferenceService implements Reader. Errors are remembered as well: a
+// lookup that failed (a timeout, say) is not retried within the decision,
+// which already records it and denies where it matters.
+func (m *Memo) InferenceService(ctx context.Context, namespace, name string) (*kserve.InferenceService, error) {
+	ref := Ref{Namespace: namespace, Name: name}
+	if got, ok := m.isvcs[ref]; ok {
+		return got.isvc, got.err
+	}
+	isvc, err := m.Reader.InferenceService(ctx, namespace, name)
+	if m.isvcs == nil {
+		m.isvcs = map[Ref]memoISVC{}
+	}
+	m.isvcs[ref] = memoISVC{isvc: isvc, err: err}
+	return isvc, err
+}
