@@ -9,6 +9,10 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/open-policy-agent/opa/v1/rego"
+	"github.com/open-policy-agent/opa/v1/storage/inmem"
+
+	"github.com/canarygate/canarygate/pkg/policy"
 	"github.com/canarygate/canarygate/policies"
 )
 
@@ -86,6 +90,96 @@ func TestCodesAreDeclaredTestedAndDocumented(t *testing.T) {
 		}
 		if !strings.Contains(string(docs), code) {
 			t.Errorf("%s is not documented in docs/policies.md", code)
+		}
+	}
+}
+
+var (
+	packageRE = regexp.MustCompile(`(?m)^package canarygate\.builtin\.rules\.([a-z]+)$`)
+	itemRE    = regexp.MustCompile(`lib\.item\("(CG[0-9]{3})"`)
+)
+
+// TestAreasHoldOneEndpoint keeps main.rego's areas table true: the webhook
+// evaluates, for each endpoint, only the rule areas listed under it, so an
+// area listed under "gate" that also emitted a lint code would lose that
+// code on the lint endpoint (and cost the gate for nothing), and an area
+// listed under no endpoint of its codes would never run in serve.
+func TestAreasHoldOneEndpoint(t *testing.T) {
+	raw, err := fs.ReadFile(policies.FS, "codes.json")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var table codeTable
+	if err := json.Unmarshal(raw, &table); err != nil {
+		t.Fatal(err)
+	}
+	codes := table.Canarygate.Builtin.Codes
+
+	// The codes each area's rules emit, from the sources.
+	emits := map[string][]string{}
+	entries, err := fs.ReadDir(policies.FS, ".")
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, e := range entries {
+		if !strings.HasSuffix(e.Name(), ".rego") || strings.HasSuffix(e.Name(), "_test.rego") {
+			continue
+		}
+		src, err := fs.ReadFile(policies.FS, e.Name())
+		if err != nil {
+			t.Fatal(err)
+		}
+		pkg := packageRE.FindStringSubmatch(string(src))
+		if pkg == nil {
+			continue
+		}
+		for _, m := range itemRE.FindAllStringSubmatch(string(src), -1) {
+			emits[pkg[1]] = append(emits[pkg[1]], m[1])
+		}
+	}
+	if len(emits) == 0 {
+		t.Fatal("no rule area emits a code: the pattern no longer matches the sources")
+	}
+
+	// The areas table, as the engine evaluates it.
+	src, err := policy.Builtin(false)
+	if err != nil {
+		t.Fatal(err)
+	}
+	opts := []func(*rego.Rego){rego.Query("data.canarygate.builtin.main.areas"), rego.Store(inmem.NewFromObject(src.Data))}
+	for name, text := range src.Modules {
+		opts = append(opts, rego.Module(name, text))
+	}
+	rs, err := rego.New(opts...).Eval(t.Context())
+	if err != nil || len(rs) != 1 || len(rs[0].Expressions) != 1 {
+		t.Fatalf("evaluating the areas table: %v (%d results)", err, len(rs))
+	}
+	areas, ok := rs[0].Expressions[0].Value.(map[string]any)
+	if !ok || len(areas) == 0 {
+		t.Fatalf("areas = %#v, want a table by kind", rs[0].Expressions[0].Value)
+	}
+	listed := map[string]bool{}
+	for kind, byEndpoint := range areas {
+		for endpoint, list := range byEndpoint.(map[string]any) {
+			for _, a := range list.([]any) {
+				area := a.(string)
+				listed[area+" "+endpoint] = true
+				if _, ok := emits[area]; !ok {
+					t.Errorf("areas[%s][%s] lists %q, which emits no code", kind, endpoint, area)
+				}
+				for _, code := range emits[area] {
+					if ep := codes[code].Endpoint; ep != endpoint {
+						t.Errorf("areas[%s][%s] lists %q, which emits %s of endpoint %q: move the rule to an area of its endpoint", kind, endpoint, area, code, ep)
+					}
+				}
+			}
+		}
+	}
+	for area, list := range emits {
+		for _, code := range list {
+			if ep := codes[code].Endpoint; !listed[area+" "+ep] {
+				t.Errorf("%s (%s) is emitted by area %q, which no kind lists under %q: serve never evaluates it", code, ep, area, ep)
+			}
 		}
 	}
 }

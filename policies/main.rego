@@ -11,9 +11,10 @@ import data.canarygate.builtin.config
 # (input.endpoint: "gate", "lint", or absent for both, as `check` asks),
 # are evaluated: a Service request never pays for the Ingress annotation
 # rules, nor a lint request for the gate's verification rules. Every code's
-# endpoint is in codes.json; structure holds lint codes and CG601 (gate).
+# endpoint is in codes.json, and every area holds codes of one endpoint
+# (policies/codes_test.go keeps it so).
 areas := {
-	"Ingress": {"gate": ["structure", "gate", "stamps", "deletion"], "lint": ["nginx", "structure"]},
+	"Ingress": {"gate": ["crossns", "gate", "stamps", "deletion"], "lint": ["nginx", "structure"]},
 	"Service": {"gate": ["gate", "stamps", "deletion"], "lint": []},
 	"InferenceService": {"gate": ["gate", "stamps", "deletion"], "lint": ["isvc"]},
 }

@@ -1,6 +1,7 @@
 # Structure rules for one governed Ingress write: how the object's route keys
 # relate to the other Ingresses of the same keys and Services (codes
-# CG201–CG207 on the lint endpoint, CG601 on the gate).
+# CG201–CG207, on the lint endpoint; CG601, the gate's, is in crossns.rego so
+# that each endpoint evaluates only its own rules, over the helpers here).
 #
 # Every rule names the fact it enforces: "ref:" quotes the section
 # "Structure" of shared/reference/ingress-nginx-canary.md (ingress-nginx v1.15
@@ -15,7 +16,7 @@ package canarygate.builtin.rules.structure
 import data.canarygate.builtin.lib
 
 # design §3: "Ingresses of classes not governed are ignored"; §4: lint and the
-# cross-namespace check judge writes (a deletion adds no route).
+# cross-namespace check (crossns.rego) judge writes (a deletion adds no route).
 applies if {
 	lib.writing
 	lib.kind == "Ingress"
@@ -237,28 +238,3 @@ main_services(users) := concat(", ", sort({sprintf("%q", [s]) |
 	s := object.get(u, "service", "")
 	s != ""
 }))
-
-# ---------------------------------------------------------------- CG601
-
-# design §4: "ingress-nginx merges canaries by host across namespaces, so a
-# canary for a route key whose main route is in another namespace is denied
-# unless the canary's namespace allows it (allow_cross_namespace_canary)";
-# ref: "Namespaces need not match (keyed on host)." lib.settings is the
-# request namespace's settings ("for a canary, its own namespace's data
-# governs").
-items contains lib.item("CG601", r.field, msg) if {
-	canary
-	not cross_namespace_allowed
-	some r in routes
-	mains := list(r, "mains")
-	count(mains) > 0
-	every m in mains {
-		m.namespace != input.request.namespace
-	}
-	msg := sprintf(
-		"route %s: its main route %s is in another namespace; ingress-nginx merges canaries by host across namespaces, so this canary would take traffic of that namespace; create the canary in the main route's namespace, or set allow_cross_namespace_canary: true in the settings of namespace %q",
-		[route(r.key), names(mains), input.request.namespace],
-	)
-}
-
-cross_namespace_allowed if lib.settings.allow_cross_namespace_canary == true

@@ -1,6 +1,12 @@
 package canarygate.builtin.rules.structure_test
 
+import data.canarygate.builtin.rules.crossns
 import data.canarygate.builtin.rules.structure
+
+# all_items are the items of both Ingress-structure areas: the lint codes
+# (structure) and CG601 (crossns, the gate's), so each test sees what a
+# request gets from both endpoints.
+all_items := structure.items | crossns.items
 
 # ------------------------------------------------------------- fixtures
 #
@@ -81,15 +87,15 @@ codes(items) := {i.code | some i in items}
 # ------------------------------------------------------ reference scenario
 
 test_reference_scenario_canary_has_no_items if {
-	count(structure.items) == 0 with input as scenario_canary
+	count(all_items) == 0 with input as scenario_canary
 }
 
 test_reference_scenario_main_has_no_items if {
-	count(structure.items) == 0 with input as scenario_main
+	count(all_items) == 0 with input as scenario_main
 }
 
 test_reference_scenario_update_of_canary_has_no_items if {
-	count(structure.items) == 0 with input as object.union(scenario_canary, {
+	count(all_items) == 0 with input as object.union(scenario_canary, {
 		"request": object.union(scenario_canary.request, {"operation": "UPDATE"}),
 		"oldObject": scenario_canary.object,
 	})
@@ -97,7 +103,7 @@ test_reference_scenario_update_of_canary_has_no_items if {
 
 test_ungoverned_ingress_is_ignored if {
 	inp := object.union(canary_doc([route(key, "model-v2-svc", {})]), {"ingress": {"governed": false, "canary": true, "routes": []}})
-	count(structure.items) == 0 with input as inp
+	count(all_items) == 0 with input as inp
 }
 
 test_deletion_is_ignored if {
@@ -106,7 +112,7 @@ test_deletion_is_ignored if {
 		"object": null,
 		"oldObject": scenario_canary.object,
 	})
-	count(structure.items) == 0 with input as inp
+	count(all_items) == 0 with input as inp
 }
 
 # ---------------------------------------------------------------- CG201
@@ -119,7 +125,7 @@ test_cg201_canary_rule_with_host_without_http if {
 		{"host": "other.example.com"},
 	])
 	inp := object.union(no_http_doc, {"object": obj})
-	items := structure.items with input as inp
+	items := all_items with input as inp
 	codes(items) == {"CG201"}
 	some i in items
 	i.field == "spec.rules[1]"
@@ -130,26 +136,26 @@ test_cg201_canary_rule_with_host_without_http if {
 test_cg201_not_for_a_main_route if {
 	obj := ingress_object("model-ingress", {}, [{"host": "other.example.com"}])
 	inp := object.union(main_doc([]), {"object": obj})
-	codes(structure.items) == set() with input as inp
+	codes(all_items) == set() with input as inp
 }
 
 test_cg201_not_for_a_rule_without_host if {
 	obj := ingress_object("gray-release-canary", canary_flag, [http_rule("model.example.com", "model-v2-svc"), {}])
 	inp := object.union(no_http_doc, {"object": obj})
-	codes(structure.items) == set() with input as inp
+	codes(all_items) == set() with input as inp
 }
 
 test_cg201_not_for_an_empty_http_block if {
 	obj := ingress_object("gray-release-canary", canary_flag, [http_rule("model.example.com", "model-v2-svc"), {"host": "other.example.com", "http": {"paths": []}}])
 	inp := object.union(no_http_doc, {"object": obj})
-	codes(structure.items) == set() with input as inp
+	codes(all_items) == set() with input as inp
 }
 
 # ---------------------------------------------------------------- CG202
 
 test_cg202_second_main_route if {
 	other := {"namespace": "team-b", "name": "model-ingress-copy", "canary": false, "service": "copy-svc"}
-	items := structure.items with input as main_doc([route(key, "model-svc", {"mains": [other]})])
+	items := all_items with input as main_doc([route(key, "model-svc", {"mains": [other]})])
 	codes(items) == {"CG202"}
 	some i in items
 	i.field == "spec.rules[0].http.paths[0]"
@@ -159,31 +165,31 @@ test_cg202_second_main_route if {
 
 test_cg202_not_for_a_canary if {
 	# A canary with a main route is the intended shape.
-	codes(structure.items) == set() with input as scenario_canary
+	codes(all_items) == set() with input as scenario_canary
 }
 
 test_cg202_not_without_other_main if {
-	codes(structure.items) == set() with input as main_doc([route(key, "model-svc", {})])
+	codes(all_items) == set() with input as main_doc([route(key, "model-svc", {})])
 }
 
 # ---------------------------------------------------------------- CG203
 
 test_cg203_second_canary if {
 	older := {"namespace": "default", "name": "older-canary", "canary": true, "service": "model-v3-svc"}
-	items := structure.items with input as canary_doc([route(key, "model-v2-svc", {"mains": [main_ref], "canaries": [older]})])
+	items := all_items with input as canary_doc([route(key, "model-v2-svc", {"mains": [main_ref], "canaries": [older]})])
 	codes(items) == {"CG203"}
 	some i in items
 	contains(i.message, "Ingress default/older-canary")
 }
 
 test_cg203_not_for_a_main_route_with_canaries if {
-	codes(structure.items) == set() with input as main_doc([route(key, "model-svc", {"canaries": [canary_ref, object.union(canary_ref, {"name": "c2"})]})])
+	codes(all_items) == set() with input as main_doc([route(key, "model-svc", {"canaries": [canary_ref, object.union(canary_ref, {"name": "c2"})]})])
 }
 
 # ---------------------------------------------------------------- CG204
 
 test_cg204_canary_without_main_route if {
-	items := structure.items with input as canary_doc([route(key, "model-v2-svc", {})])
+	items := all_items with input as canary_doc([route(key, "model-v2-svc", {})])
 	codes(items) == {"CG204"}
 	some i in items
 	contains(i.message, "404")
@@ -194,7 +200,7 @@ test_cg204_one_item_per_route_and_dead_elsewhere if {
 		route(key, "model-v2-svc", {"mains": [main_ref]}),
 		route(api_key, "model-v2-svc", {"field": "spec.rules[0].http.paths[1]"}),
 	]
-	items := structure.items with input as canary_doc(routes)
+	items := all_items with input as canary_doc(routes)
 	fields := {i.field | some i in items; i.code == "CG204"}
 	fields == {"spec.rules[0].http.paths[1]"}
 	some i in items
@@ -206,22 +212,22 @@ test_cg204_two_routes_without_main if {
 		route(key, "model-v2-svc", {}),
 		route(api_key, "model-v2-svc", {"field": "spec.rules[0].http.paths[1]"}),
 	]
-	items := structure.items with input as canary_doc(routes)
+	items := all_items with input as canary_doc(routes)
 	count({i | some i in items; i.code == "CG204"}) == 2
 }
 
 test_cg204_not_when_main_exists if {
-	codes(structure.items) == set() with input as scenario_canary
+	codes(all_items) == set() with input as scenario_canary
 }
 
 test_cg204_not_for_a_main_route if {
-	codes(structure.items) == set() with input as main_doc([route(key, "model-svc", {})])
+	codes(all_items) == set() with input as main_doc([route(key, "model-svc", {})])
 }
 
 # ---------------------------------------------------------------- CG205
 
 test_cg205_canary_service_is_main_service if {
-	items := structure.items with input as canary_doc([route(key, "model-svc", {"mains": [main_ref]})])
+	items := all_items with input as canary_doc([route(key, "model-svc", {"mains": [main_ref]})])
 	codes(items) == {"CG205"}
 	some i in items
 	contains(i.message, "\"model-svc\"")
@@ -229,21 +235,21 @@ test_cg205_canary_service_is_main_service if {
 }
 
 test_cg205_not_for_distinct_services if {
-	codes(structure.items) == set() with input as scenario_canary
+	codes(all_items) == set() with input as scenario_canary
 }
 
 test_cg205_not_for_same_name_in_another_namespace if {
 	# Services are namespaced: team-b/model-svc is another Service (CG601
 	# is what applies here).
 	other := object.union(main_ref, {"namespace": "team-b"})
-	codes(structure.items) == {"CG601"} with input as canary_doc([route(key, "model-svc", {"mains": [other]})])
+	codes(all_items) == {"CG601"} with input as canary_doc([route(key, "model-svc", {"mains": [other]})])
 }
 
 # ---------------------------------------------------------------- CG206
 
 test_cg206_canary_service_used_by_main_route if {
 	user := {"namespace": "default", "name": "v2-direct", "canary": false, "service": "model-v2-svc", "key": other_key}
-	items := structure.items with input as canary_doc([route(key, "model-v2-svc", {"mains": [main_ref], "serviceUsers": [user]})])
+	items := all_items with input as canary_doc([route(key, "model-v2-svc", {"mains": [main_ref], "serviceUsers": [user]})])
 	codes(items) == {"CG206"}
 	some i in items
 	contains(i.message, "Ingress default/v2-direct (route nginx other.example.com/ (Prefix))")
@@ -251,7 +257,7 @@ test_cg206_canary_service_used_by_main_route if {
 
 test_cg206_main_route_service_is_a_canary_service if {
 	user := {"namespace": "default", "name": "other-canary", "canary": true, "service": "model-svc", "key": other_key}
-	items := structure.items with input as main_doc([route(key, "model-svc", {"serviceUsers": [user]})])
+	items := all_items with input as main_doc([route(key, "model-svc", {"serviceUsers": [user]})])
 	codes(items) == {"CG206"}
 	some i in items
 	contains(i.message, "Ingress default/other-canary")
@@ -259,17 +265,17 @@ test_cg206_main_route_service_is_a_canary_service if {
 
 test_cg206_not_for_canary_users_of_a_canary_service if {
 	user := {"namespace": "default", "name": "other-canary", "canary": true, "service": "model-v2-svc", "key": other_key}
-	codes(structure.items) == set() with input as canary_doc([route(key, "model-v2-svc", {"mains": [main_ref], "serviceUsers": [user]})])
+	codes(all_items) == set() with input as canary_doc([route(key, "model-v2-svc", {"mains": [main_ref], "serviceUsers": [user]})])
 }
 
 test_cg206_not_for_main_users_of_a_main_service if {
 	user := {"namespace": "default", "name": "other-main", "canary": false, "service": "model-svc", "key": other_key}
-	codes(structure.items) == set() with input as main_doc([route(key, "model-svc", {"serviceUsers": [user]})])
+	codes(all_items) == set() with input as main_doc([route(key, "model-svc", {"serviceUsers": [user]})])
 }
 
 test_cg206_not_for_another_ingress_class if {
 	user := {"namespace": "default", "name": "v2-direct", "canary": false, "service": "model-v2-svc", "key": object.union(other_key, {"class": "traefik"})}
-	codes(structure.items) == set() with input as canary_doc([route(key, "model-v2-svc", {"mains": [main_ref], "serviceUsers": [user]})])
+	codes(all_items) == set() with input as canary_doc([route(key, "model-v2-svc", {"mains": [main_ref], "serviceUsers": [user]})])
 }
 
 # ---------------------------------------------------------------- CG207
@@ -280,7 +286,7 @@ test_cg207_main_service_shared_with_other_routes if {
 		{"namespace": "default", "name": "legacy", "canary": false, "service": "model-svc", "key": other_key},
 		{"namespace": "default", "name": "gray-release-canary", "canary": true, "service": "model-svc", "key": api_key},
 	]
-	items := structure.items with input as canary_doc([route(key, "model-v2-svc", {"mains": [main_ref], "mainServiceUsers": users})])
+	items := all_items with input as canary_doc([route(key, "model-v2-svc", {"mains": [main_ref], "mainServiceUsers": users})])
 	codes(items) == {"CG207"}
 	some i in items
 	contains(i.message, "\"model-svc\"")
@@ -291,12 +297,12 @@ test_cg207_main_service_shared_with_other_routes if {
 
 test_cg207_not_when_only_canaries_share_it if {
 	users := [{"namespace": "default", "name": "c2", "canary": true, "service": "model-svc", "key": other_key}]
-	codes(structure.items) == set() with input as canary_doc([route(key, "model-v2-svc", {"mains": [main_ref], "mainServiceUsers": users})])
+	codes(all_items) == set() with input as canary_doc([route(key, "model-v2-svc", {"mains": [main_ref], "mainServiceUsers": users})])
 }
 
 test_cg207_not_for_a_main_route if {
 	users := [{"namespace": "default", "name": "legacy", "canary": false, "service": "model-svc", "key": other_key}]
-	codes(structure.items) == set() with input as main_doc([route(key, "model-svc", {"mainServiceUsers": users})])
+	codes(all_items) == set() with input as main_doc([route(key, "model-svc", {"mainServiceUsers": users})])
 }
 
 # ---------------------------------------------------------------- CG601
@@ -304,7 +310,7 @@ test_cg207_not_for_a_main_route if {
 cross_ns_main := object.union(main_ref, {"namespace": "team-b"})
 
 test_cg601_main_route_in_another_namespace if {
-	items := structure.items with input as canary_doc([route(key, "model-v2-svc", {"mains": [cross_ns_main]})])
+	items := all_items with input as canary_doc([route(key, "model-v2-svc", {"mains": [cross_ns_main]})])
 	codes(items) == {"CG601"}
 	some i in items
 	contains(i.message, "Ingress team-b/model-ingress")
@@ -312,25 +318,25 @@ test_cg601_main_route_in_another_namespace if {
 }
 
 test_cg601_allowed_by_settings if {
-	codes(structure.items) == set() with input as canary_doc([route(key, "model-v2-svc", {"mains": [cross_ns_main]})])
+	codes(all_items) == set() with input as canary_doc([route(key, "model-v2-svc", {"mains": [cross_ns_main]})])
 		with data.canarygate.config as {"settings": {"allow_cross_namespace_canary": true}}
 }
 
 test_cg601_allowed_by_the_canary_namespace_profile if {
 	inp := object.union(canary_doc([route(key, "model-v2-svc", {"mains": [cross_ns_main]})]), {"namespace": {"name": "default", "labels": {"canarygate.io/profile": "shared"}, "phase": "Active"}})
-	codes(structure.items) == set() with input as inp
+	codes(all_items) == set() with input as inp
 		with data.canarygate.config as {"profiles": {"shared": {"settings": {"allow_cross_namespace_canary": true}}}}
 }
 
 test_cg601_not_for_same_namespace if {
-	codes(structure.items) == set() with input as scenario_canary
+	codes(all_items) == set() with input as scenario_canary
 }
 
 test_cg601_not_when_one_main_is_in_the_canary_namespace if {
 	# Two mains (one here, one elsewhere): not a cross-namespace canary.
-	codes(structure.items) == set() with input as canary_doc([route(key, "model-v2-svc", {"mains": [main_ref, cross_ns_main]})])
+	codes(all_items) == set() with input as canary_doc([route(key, "model-v2-svc", {"mains": [main_ref, cross_ns_main]})])
 }
 
 test_cg601_not_without_main_route if {
-	codes(structure.items) == {"CG204"} with input as canary_doc([route(key, "model-v2-svc", {})])
+	codes(all_items) == {"CG204"} with input as canary_doc([route(key, "model-v2-svc", {})])
 }
