@@ -46,6 +46,9 @@ type options struct {
 	// ProfileDir, when set, receives CPU profiles of canarygate serve
 	// taken during the first attack at each rate.
 	ProfileDir string
+	// ProfileDirRel is ProfileDir as given on the command line, for the
+	// report (never a path of the machine that ran it).
+	ProfileDirRel string
 }
 
 func main() {
@@ -64,7 +67,7 @@ func main() {
 	flag.IntVar(&o.BenchCount, "bench-count", 3, "go test -count for the decision benchmarks")
 	flag.StringVar(&o.BenchTime, "bench-time", "1s", "go test -benchtime for the decision benchmarks")
 	flag.BoolVar(&o.Scale, "scale", false, "also load 10,000 Services, 5,000 Ingresses and 1,000 InferenceServices and measure serve's start-up and memory, and check 10,000 objects")
-	flag.StringVar(&o.ProfileDir, "profile", "", "write CPU profiles of canarygate serve, one per rate of the first round of attacks, into this folder (go tool pprof FILE)")
+	flag.StringVar(&o.ProfileDir, "profile", "", "write CPU profiles of canarygate serve, one per rate of the first round of attacks, into this folder (relative to the repository root; go tool pprof FILE) and report where its CPU goes")
 	flag.StringVar(&skip, "skip", "", "comma-separated parts to skip: decision, webhook, opa")
 	flag.IntVar(&rounds, "rounds", 200, "evaluations per case (regoprof, regoopts, pprofq)")
 	flag.IntVar(&top, "top", 25, "expressions listed per case (regoprof)")
@@ -107,6 +110,10 @@ func main() {
 		}
 		if err == nil {
 			o.Root, err = filepath.Abs(o.Root)
+		}
+		o.ProfileDirRel = o.ProfileDir
+		if err == nil && o.ProfileDir != "" && !filepath.IsAbs(o.ProfileDir) {
+			o.ProfileDir = filepath.Join(o.Root, o.ProfileDir)
 		}
 		if err == nil && o.ProfileDir != "" {
 			if o.ProfileDir, err = filepath.Abs(o.ProfileDir); err == nil {

@@ -150,6 +150,7 @@ func (r *results) writeWebhook(p func(string, ...any)) {
 			break
 		}
 	}
+	r.writeProfiles(p)
 	if len(r.Sanity) > 0 {
 		p("\nThe requests (each sent once before the load; canarygate's answer, and the items bare OPA returns for the same input):\n\n| request | endpoint | canarygate | OPA items |\n| --- | --- | --- | --- |\n")
 		for _, s := range r.Sanity {
@@ -195,4 +196,43 @@ func (r *results) writeCheck(p func(string, ...any)) {
 		p("\n10,000 / 1,000 objects (fastest runs): wall %s, peak RSS %s.\n", ratio(float64(large.Wall), float64(small.Wall)), ratio(float64(large.MaxRSS), float64(small.MaxRSS)))
 	}
 	p("\n")
+}
+
+// writeProfiles renders where serve's CPU went during the first attack at
+// each rate (its CPU profile, sorted by cpuCategories), per request.
+func (r *results) writeProfiles(p func(string, ...any)) {
+	if len(r.Profiles) == 0 {
+		return
+	}
+	p("\nWhere canarygate serve's CPU time goes: its CPU profile (`/debug/pprof/profile`, `--pprof-bind-address`) over the first attack at each rate, each sample given to the first kind of work on its stack in this order (so garbage collection includes assists inside any code). CPU per request is the profile's total over the requests sent; on 2 cores shared with the load generator and the control plane, a server needing c ms of CPU per request saturates a core near 1000/c requests/s, and latency grows well before that. The profiles are in `%s`.\n\n", r.Opts.ProfileDirRel)
+	p("| kind of work |")
+	for _, pr := range r.Profiles {
+		p(" %d/s |", pr.Rate)
+	}
+	p("\n| --- |")
+	for range r.Profiles {
+		p(" --- |")
+	}
+	p("\n")
+	for i := range r.Profiles[0].Shares {
+		p("| %s |", r.Profiles[0].Shares[i].What)
+		for _, pr := range r.Profiles {
+			sh := pr.Shares[i]
+			p(" %s (%.0f%%) |", perRequest(sh.Seconds, pr.Requests), 100*sh.Seconds/pr.Total)
+		}
+		p("\n")
+	}
+	p("| **CPU per request** |")
+	for _, pr := range r.Profiles {
+		p(" **%s** |", perRequest(pr.Total, pr.Requests))
+	}
+	p("\n")
+}
+
+// perRequest formats seconds of CPU spread over n requests in µs.
+func perRequest(secs float64, n int) string {
+	if n == 0 {
+		return "–"
+	}
+	return fmt.Sprintf("%.0f µs", secs*1e6/float64(n))
 }

@@ -40,8 +40,16 @@ type results struct {
 	Highest     map[string]int
 	SearchSteps []loadResult
 	Serve       []serveRow
+	Profiles    []profileRow
 	Check       []checkRow
 	Notes       []string
+}
+
+// profileRow is serve's CPU profile during one attack.
+type profileRow struct {
+	Rate, Requests int
+	Total          float64 // seconds of CPU
+	Shares         []cpuShare
 }
 
 // run runs every part not skipped and writes the report.
@@ -225,8 +233,13 @@ func webhookBench(ctx context.Context, o options, res *results) error {
 				}
 				r := attack(t.name, t.targets(), rate, o.Duration, t.ca)
 				if prof != nil {
+					file := filepath.Join(o.ProfileDir, fmt.Sprintf("canarygate-%d.cpu.prof", rate))
 					if err := <-prof; err != nil {
 						say("  CPU profile: %v", err)
+					} else if shares, total, err := cpuShares(file); err != nil {
+						say("  CPU profile: %v", err)
+					} else {
+						res.Profiles = append(res.Profiles, profileRow{Rate: rate, Requests: r.Requests, Total: total, Shares: shares})
 					}
 				}
 				say("  p50 %v p99 %v p99.9 %v errors %d/%d", r.P50, r.P99, r.P999, r.Errors, r.Requests)
