@@ -8,6 +8,8 @@ import (
 	"net/http"
 	"os"
 	"slices"
+	"strconv"
+	"strings"
 	"time"
 
 	vegeta "github.com/tsenart/vegeta/v12/lib"
@@ -25,6 +27,47 @@ type loadResult struct {
 	P50, P99, P999, Max time.Duration
 	// Achieved is the rate the attacker actually sent at.
 	Achieved float64
+	// ServerCPU is the CPU time (user and system) the server process used
+	// during the attack; in a median (results.median), per request.
+	ServerCPU time.Duration
+}
+
+// cpuPerRequest is the server's CPU time per request sent.
+func (r loadResult) cpuPerRequest() time.Duration {
+	if r.Requests == 0 {
+		return 0
+	}
+	return r.ServerCPU / time.Duration(r.Requests)
+}
+
+// processCPU returns the user plus system CPU time of a process and all its
+// threads so far, from /proc/PID/stat (in clock ticks of 1/100 s, the
+// kernel's USER_HZ on Linux).
+func processCPU(pid int) (time.Duration, error) {
+	raw, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
+	if err != nil {
+		return 0, err
+	}
+	// The command name (field 2) may hold spaces; fields are counted after
+	// its closing parenthesis: utime and stime are fields 14 and 15.
+	s := string(raw)
+	i := strings.LastIndexByte(s, ')')
+	if i < 0 {
+		return 0, fmt.Errorf("/proc/%d/stat: no command name", pid)
+	}
+	f := strings.Fields(s[i+1:])
+	if len(f) < 13 {
+		return 0, fmt.Errorf("/proc/%d/stat: %d fields", pid, len(f))
+	}
+	var ticks int64
+	for _, v := range f[11:13] {
+		n, err := strconv.ParseInt(v, 10, 64)
+		if err != nil {
+			return 0, fmt.Errorf("/proc/%d/stat: %w", pid, err)
+		}
+		ticks += n
+	}
+	return time.Duration(ticks) * 10 * time.Millisecond, nil
 }
 
 // ok reports whether the attack met the sustainable-rate criterion: no

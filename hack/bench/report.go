@@ -51,6 +51,9 @@ func (r *results) write() error {
 
 func us(v float64) string { return fmt.Sprintf("%.0f µs", v) }
 
+// usd formats a duration in µs.
+func usd(d time.Duration) string { return fmt.Sprintf("%.0f µs", float64(d)/float64(time.Microsecond)) }
+
 func ms(d time.Duration) string { return fmt.Sprintf("%.2f ms", float64(d)/float64(time.Millisecond)) }
 
 func ratio(a, b float64) string {
@@ -110,18 +113,20 @@ func (r *results) writeWebhook(p func(string, ...any)) {
 	p("canarygate (`canarygate serve` from test/harness: envtest's kube-apiserver, webhooks registered, its own TLS certificate) receives the reference scenario's requests below, each on all three endpoints (%s); ", strings.Join(endpoints, ", "))
 	p("bare OPA (`opa run --server`, same OPA release, same built-in policies and data, TLS) receives for each of them the input document canarygate builds for that request (facts included, built by pkg/validate's Builder on the same objects) at `POST /v1/data/canarygate/builtin/main/decision`. OPA does no fact lookups, no mutation and no AdmissionReview handling: it is the floor of the policy evaluation alone.\n\n")
 	p("Budget (issue 6): canarygate p99 ≤ 1.5 ms at 1,000/s and ≤ 5 ms at 2,000/s with zero errors, and at least as fast as bare OPA.\n\n")
-	p("| rate | canarygate p50 | p99 | p99.9 | errors | OPA p50 | p99 | p99.9 | errors | p99 canarygate/OPA |\n| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |\n")
+	p("CPU/req is the server process's CPU time (user and system, all threads, from `/proc`) during the attack over the requests sent: the work each request costs the server, independent of queueing.\n\n")
+	p("| rate | canarygate p50 | p99 | p99.9 | errors | CPU/req | OPA p50 | p99 | p99.9 | errors | CPU/req | p99 canarygate/OPA | CPU/req canarygate/OPA |\n| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |\n")
 	for _, rate := range r.Opts.Rates {
 		cg, ok := r.median("canarygate", rate)
 		if !ok {
 			continue
 		}
 		op, hasOPA := r.median("opa", rate)
-		line := fmt.Sprintf("| %d/s | %s | %s | %s | %d of %d |", rate, ms(cg.P50), ms(cg.P99), ms(cg.P999), cg.Errors, cg.Requests)
+		line := fmt.Sprintf("| %d/s | %s | %s | %s | %d of %d | %s |", rate, ms(cg.P50), ms(cg.P99), ms(cg.P999), cg.Errors, cg.Requests, usd(cg.ServerCPU))
 		if hasOPA {
-			line += fmt.Sprintf(" %s | %s | %s | %d of %d | %s |", ms(op.P50), ms(op.P99), ms(op.P999), op.Errors, op.Requests, ratio(float64(cg.P99), float64(op.P99)))
+			line += fmt.Sprintf(" %s | %s | %s | %d of %d | %s | %s | %s |", ms(op.P50), ms(op.P99), ms(op.P999), op.Errors, op.Requests, usd(op.ServerCPU),
+				ratio(float64(cg.P99), float64(op.P99)), ratio(float64(cg.ServerCPU), float64(op.ServerCPU)))
 		} else {
-			line += " – | – | – | – | – |"
+			line += " – | – | – | – | – | – | – |"
 		}
 		p("%s\n", line)
 	}

@@ -199,6 +199,7 @@ func webhookBench(ctx context.Context, o options, res *results) error {
 		name    string
 		targets func() []vegeta.Target
 		ca      *x509.CertPool
+		pid     int // the server process, for its CPU time
 	}
 	fresh := func(opaSide bool) func() []vegeta.Target {
 		return func() []vegeta.Target {
@@ -212,9 +213,9 @@ func webhookBench(ctx context.Context, o options, res *results) error {
 			return cg
 		}
 	}
-	tgts := []tgt{{"canarygate", fresh(false), ca}}
+	tgts := []tgt{{"canarygate", fresh(false), ca, srv.cmd.Process.Pid}}
 	if opa != nil {
-		tgts = append(tgts, tgt{"opa", fresh(true), opa.CA})
+		tgts = append(tgts, tgt{"opa", fresh(true), opa.CA, opa.cmd.Process.Pid})
 	}
 	for rep := range o.Repeat {
 		for _, rate := range o.Rates {
@@ -231,7 +232,11 @@ func webhookBench(ctx context.Context, o options, res *results) error {
 				if t.name == "canarygate" && rep == 0 && srv.pprof != "" {
 					prof = cpuProfile(srv.pprof, o.Duration, filepath.Join(o.ProfileDir, fmt.Sprintf("canarygate-%d.cpu.prof", rate)))
 				}
+				cpu0, cpuErr := processCPU(t.pid)
 				r := attack(t.name, t.targets(), rate, o.Duration, t.ca)
+				if cpu1, err := processCPU(t.pid); err == nil && cpuErr == nil {
+					r.ServerCPU = cpu1 - cpu0
+				}
 				if prof != nil {
 					file := filepath.Join(o.ProfileDir, fmt.Sprintf("canarygate-%d.cpu.prof", rate))
 					if err := <-prof; err != nil {
@@ -322,6 +327,7 @@ func (r *results) median(target string, rate int) (loadResult, bool) {
 	out.P99 = med(func(l loadResult) time.Duration { return l.P99 })
 	out.P999 = med(func(l loadResult) time.Duration { return l.P999 })
 	out.Max = med(func(l loadResult) time.Duration { return l.Max })
+	out.ServerCPU = med(func(l loadResult) time.Duration { return l.cpuPerRequest() })
 	out.Errors, out.Requests = 0, 0
 	for _, l := range runs {
 		out.Errors += l.Errors

@@ -59,17 +59,17 @@ func (s *server) stop() {
 // minus --kubeconfig and --dev-log.
 func serveArgs(env *harness.Env, pprof string) []string {
 	probe := strings.TrimSuffix(strings.TrimPrefix(env.ReadyURL, "http://"), "/readyz")
-	if pprof == "" {
-		pprof = "0"
-	}
-	return []string{"serve",
-		"--pprof-bind-address", pprof,
+	args := []string{"serve",
 		"--port", strconv.Itoa(env.Env.WebhookInstallOptions.LocalServingPort),
 		"--cert-dir", env.Env.WebhookInstallOptions.LocalServingCertDir,
 		"--health-probe-bind-address", probe,
 		"--metrics-bind-address", fmt.Sprintf("127.0.0.1:%d", freePort()),
 		"--shutdown-delay", "1s",
 	}
+	if pprof != "" {
+		args = append(args, "--pprof-bind-address", pprof)
+	}
+	return args
 }
 
 // measureServe (re)starts `canarygate serve` and reports the time from
