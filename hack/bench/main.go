@@ -49,6 +49,10 @@ type options struct {
 	// ProfileDirRel is ProfileDir as given on the command line, for the
 	// report (never a path of the machine that ran it).
 	ProfileDirRel string
+	// servePID and servePprof are the running serve's process and pprof
+	// address (set by the runner once it has started serve).
+	servePID   int
+	servePprof string
 }
 
 func main() {
@@ -68,7 +72,7 @@ func main() {
 	flag.StringVar(&o.BenchTime, "bench-time", "1s", "go test -benchtime for the decision benchmarks")
 	flag.BoolVar(&o.Scale, "scale", false, "also load 10,000 Services, 5,000 Ingresses and 1,000 InferenceServices and measure serve's start-up and memory, and check 10,000 objects")
 	flag.StringVar(&o.ProfileDir, "profile", "", "write CPU profiles of canarygate serve, one per rate of the first round of attacks, into this folder (relative to the repository root; go tool pprof FILE) and report where its CPU goes")
-	flag.StringVar(&skip, "skip", "", "comma-separated parts to skip: decision, webhook, opa")
+	flag.StringVar(&skip, "skip", "", "comma-separated parts to skip: decision, webhook (and everything after it), opa, apiserver")
 	flag.IntVar(&rounds, "rounds", 200, "evaluations per case (regoprof, regoopts, pprofq)")
 	flag.IntVar(&top, "top", 25, "expressions listed per case (regoprof)")
 	flag.StringVar(&query, "query", "", "query (pprofq)")

@@ -44,7 +44,7 @@ func pprofQuery(ctx context.Context, query string, caseIndex, rounds int, file s
 	if err != nil {
 		return err
 	}
-	defer f.Close()
+	defer func() { _ = f.Close() }()
 	if err := pprof.StartCPUProfile(f); err != nil {
 		return err
 	}

@@ -24,6 +24,10 @@ func (r *results) write() error {
 
 	r.writeDecision(p)
 	r.writeWebhook(p)
+	if len(r.API) > 0 {
+		writeAPIServer(p, r.API, r.Opts)
+		r.writeAPIProfile(p)
+	}
 	r.writeServe(p)
 	r.writeCheck(p)
 
@@ -52,7 +56,9 @@ func (r *results) write() error {
 func us(v float64) string { return fmt.Sprintf("%.0f µs", v) }
 
 // usd formats a duration in µs.
-func usd(d time.Duration) string { return fmt.Sprintf("%.0f µs", float64(d)/float64(time.Microsecond)) }
+func usd(d time.Duration) string {
+	return fmt.Sprintf("%.0f µs", float64(d)/float64(time.Microsecond))
+}
 
 func ms(d time.Duration) string { return fmt.Sprintf("%.2f ms", float64(d)/float64(time.Millisecond)) }
 
@@ -240,4 +246,23 @@ func perRequest(secs float64, n int) string {
 		return "–"
 	}
 	return fmt.Sprintf("%.0f µs", secs*1e6/float64(n))
+}
+
+// writeAPIProfile renders serve's CPU time per API call during canarygate's
+// first round through the API server, and where it went.
+func (r *results) writeAPIProfile(p func(string, ...any)) {
+	pr := r.APIProfile
+	if pr == nil || pr.Requests == 0 {
+		return
+	}
+	p("canarygate serve's CPU time during its first round: %s per API call (over %d calls, from `/proc`; each call is one to three admission requests to serve: mutate, then gate and lint in parallel).", usd(pr.CPU/time.Duration(pr.Requests)), pr.Requests)
+	if len(pr.Shares) == 0 || pr.Total == 0 {
+		p("\n\n")
+		return
+	}
+	p(" Where it goes, from a %s CPU profile inside that round (the same kinds of work as in the HTTPS table):\n\n| kind of work | share |\n| --- | --- |\n", "5 s")
+	for _, sh := range pr.Shares {
+		p("| %s | %.0f%% |\n", sh.What, 100*sh.Seconds/pr.Total)
+	}
+	p("\n")
 }

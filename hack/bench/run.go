@@ -41,6 +41,8 @@ type results struct {
 	SearchSteps []loadResult
 	Serve       []serveRow
 	Profiles    []profileRow
+	API         []apiRow
+	APIProfile  *profileRow
 	Check       []checkRow
 	Notes       []string
 }
@@ -48,8 +50,11 @@ type results struct {
 // profileRow is serve's CPU profile during one attack.
 type profileRow struct {
 	Rate, Requests int
-	Total          float64 // seconds of CPU
+	Total          float64 // seconds of CPU in the profile
 	Shares         []cpuShare
+	// CPU is serve's CPU time over all Requests, from /proc (the API
+	// server part, whose profile covers only a window).
+	CPU time.Duration
 }
 
 // run runs every part not skipped and writes the report.
@@ -120,6 +125,16 @@ func webhookBench(ctx context.Context, o options, res *results) error {
 		return err
 	}
 	res.Serve = append(res.Serve, row)
+
+	if !o.Skip["apiserver"] {
+		o.servePID, o.servePprof = srv.cmd.Process.Pid, srv.pprof
+		rows, prof, notes, err := apiserverBench(ctx, o, env, tmp, logf)
+		res.Notes = append(res.Notes, notes...)
+		if err != nil {
+			return fmt.Errorf("through the API server: %w", err)
+		}
+		res.API, res.APIProfile = rows, prof
+	}
 
 	reqs, err := referenceRequests(ctx, env)
 	if err != nil {

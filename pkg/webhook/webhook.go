@@ -433,6 +433,12 @@ func object(raw []byte, req admission.Request, field string) (*unstructured.Unst
 	if u.GetNamespace() == "" {
 		u.SetNamespace(req.Namespace)
 	}
+	// managedFields (often most of an object's bytes) say who wrote which
+	// field, which no decision reads; the cache strips them from the facts
+	// too. Without them every later decode and the policy input are
+	// smaller, and the patch (a diff of two copies of this object) is
+	// unchanged.
+	unstructured.RemoveNestedField(u.Object, "metadata", "managedFields")
 	// Check the schema here, for every endpoint: the mutation decodes only
 	// some objects, so a malformed CREATE would pass it without a warning.
 	if _, err := facts.Decode(u); err != nil {

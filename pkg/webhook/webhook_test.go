@@ -12,6 +12,7 @@ import (
 	"testing"
 
 	admissionv1 "k8s.io/api/admission/v1"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 	"k8s.io/apimachinery/pkg/runtime"
 
@@ -81,6 +82,21 @@ func (w want) check(t *testing.T, endpoint string, got *admissionv1.AdmissionRes
 
 // checkPatch compares the response's patch with a JSON patch, ignoring the
 // order of operations.
+// withManagedFields returns a copy of u carrying managedFields as the API
+// server sends them.
+func withManagedFields(t *testing.T, u *unstructured.Unstructured) *unstructured.Unstructured {
+	t.Helper()
+	c := u.DeepCopy()
+	c.SetManagedFields([]metav1.ManagedFieldsEntry{{
+		Manager: "kubectl-client-side-apply", Operation: metav1.ManagedFieldsOperationUpdate, APIVersion: "v1",
+		FieldsType: "FieldsV1", FieldsV1: metav1.NewFieldsV1(`{"f:metadata":{"f:annotations":{".":{}}},"f:spec":{"f:selector":{}}}`),
+	}})
+	if len(c.GetManagedFields()) != 1 {
+		t.Fatal("managedFields not set")
+	}
+	return c
+}
+
 func checkPatch(t *testing.T, endpoint string, got *admissionv1.AdmissionResponse, patch string) {
 	t.Helper()
 	if patch == "" {
@@ -561,6 +577,10 @@ func TestMutate(t *testing.T) {
 		"a canary Ingress stamped a moment ago (a reinvocation) is left as it is": {
 			cluster: s.cluster(), op: admissionv1.Create, obj: stamped,
 			want: allowed(),
+		},
+		"managed fields are neither patched nor in the way": {
+			cluster: s.cluster(), op: admissionv1.Update, obj: withManagedFields(t, s.switched), old: withManagedFields(t, s.svc),
+			want: want{allowed: true, code: http.StatusOK, patch: previousPatch},
 		},
 		"a DELETE is never patched": {
 			cluster: s.cluster(s.canaryWeight), op: admissionv1.Delete, old: s.canaryWeight,
