@@ -22,6 +22,7 @@ func (r *results) write() error {
 	}
 	p("\n")
 
+	r.writeSummary(p)
 	r.writeDecision(p)
 	r.writeWebhook(p)
 	if len(r.API) > 0 {

@@ -2,6 +2,7 @@ package facts
 
 import (
 	"context"
+	"sync"
 
 	"github.com/canarygate/canarygate/pkg/kserve"
 )
@@ -12,13 +13,17 @@ import (
 // asks for the same one several times (as a target, for the stamps it
 // expects, as the injection source) — one read each spares the API server,
 // and the whole decision sees one version of each object. A Memo is for one
-// request, used by one goroutine.
+// request; its lookups may run concurrently (the gate reads its targets in
+// parallel).
 type Memo struct {
 	Reader
-	isvcs map[Ref]memoISVC
+	mu    sync.Mutex
+	isvcs map[Ref]*memoISVC
 }
 
+// memoISVC is one lookup: the first caller reads, later ones wait for it.
 type memoISVC struct {
+	once sync.Once
 	isvc *kserve.InferenceService
 	err  error
 }
@@ -31,13 +36,16 @@ func NewMemo(r Reader) *Memo { return &Memo{Reader: r} }
 // which already records it and denies where it matters.
 func (m *Memo) InferenceService(ctx context.Context, namespace, name string) (*kserve.InferenceService, error) {
 	ref := Ref{Namespace: namespace, Name: name}
-	if got, ok := m.isvcs[ref]; ok {
-		return got.isvc, got.err
-	}
-	isvc, err := m.Reader.InferenceService(ctx, namespace, name)
+	m.mu.Lock()
 	if m.isvcs == nil {
-		m.isvcs = map[Ref]memoISVC{}
+		m.isvcs = map[Ref]*memoISVC{}
 	}
-	m.isvcs[ref] = memoISVC{isvc: isvc, err: err}
-	return isvc, err
+	got, ok := m.isvcs[ref]
+	if !ok {
+		got = &memoISVC{}
+		m.isvcs[ref] = got
+	}
+	m.mu.Unlock()
+	got.once.Do(func() { got.isvc, got.err = m.Reader.InferenceService(ctx, namespace, name) })
+	return got.isvc, got.err
 }

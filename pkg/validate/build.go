@@ -4,7 +4,9 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"slices"
 	"sort"
+	"sync"
 	"time"
 
 	corev1 "k8s.io/api/core/v1"
@@ -95,6 +97,7 @@ func (b Builder) Build(ctx context.Context, req Request, before, after facts.Rea
 			g.target(facts.Ref{Namespace: req.Namespace, Name: prev})
 		}
 	}
+	g.readTargets()
 	if req.Object != nil && req.Operation != "DELETE" {
 		g.stamps(req, newObj)
 	}
@@ -106,6 +109,9 @@ type gatherer struct {
 	b             Builder
 	in            *Input
 	before, after facts.Reader
+	// targets are the InferenceServices named so far, in order; they are
+	// read together by readTargets.
+	targets []facts.Ref
 }
 
 func (g *gatherer) fail(what string, err error) {
@@ -476,19 +482,63 @@ func (g *gatherer) inferenceService(req Request, isvc, old *kserve.InferenceServ
 	}
 }
 
-// target records the facts of an InferenceService, read after the request
-// (the gate reads its target as it will be, so a spec change in the same
-// request cannot slip through).
+// target names an InferenceService the decision depends on; readTargets
+// records its facts.
 func (g *gatherer) target(ref facts.Ref) {
-	if ref.Name == "" {
+	if ref.Name == "" || slices.Contains(g.targets, ref) {
 		return
 	}
+	g.targets = append(g.targets, ref)
+}
+
+// readTargets records the facts of every target, read after the request
+// (the gate reads its target as it will be, so a spec change in the same
+// request cannot slip through). The gate reads them live from the API
+// server, and a switch names two (from and to), so they are read
+// concurrently: the request waits for the slowest read, not for their sum.
+// The reader must allow concurrent lookups (facts.Memo, the cluster cache
+// and a manifest Set do). Results are recorded in the order the targets
+// were named, so the input does not depend on which read finished first.
+func (g *gatherer) readTargets() {
+	type read struct {
+		isvc   *kserve.InferenceService
+		err    error
+		panics any
+	}
+	reads := make([]read, len(g.targets))
+	lookup := func(i int) {
+		defer func() {
+			// A panic in a reader belongs to the request's goroutine,
+			// where the webhook answers it (an unrecovered panic in this
+			// one would end the server).
+			if v := recover(); v != nil {
+				reads[i].panics = v
+			}
+		}()
+		ref := g.targets[i]
+		reads[i].isvc, reads[i].err = g.after.InferenceService(g.ctx, ref.Namespace, ref.Name)
+	}
+	if len(g.targets) == 1 {
+		lookup(0)
+	} else {
+		var wg sync.WaitGroup
+		for i := range g.targets {
+			wg.Go(func() { lookup(i) })
+		}
+		wg.Wait()
+	}
+	for i, ref := range g.targets {
+		if reads[i].panics != nil {
+			panic(reads[i].panics)
+		}
+		g.record(ref, reads[i].isvc, reads[i].err)
+	}
+}
+
+// record stores one target's facts.
+func (g *gatherer) record(ref facts.Ref, isvc *kserve.InferenceService, err error) {
 	key := ref.String()
-	if _, done := g.in.Targets[key]; done {
-		return
-	}
 	t := Target{Namespace: ref.Namespace, Name: ref.Name, Conditions: map[string]string{}, Annotations: map[string]string{}, Labels: map[string]string{}}
-	isvc, err := g.after.InferenceService(g.ctx, ref.Namespace, ref.Name)
 	if err != nil {
 		g.fail("InferenceService "+key, err)
 		t.Unreadable = true
