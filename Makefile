@@ -44,8 +44,8 @@ controlplane: ## Build etcd, kube-apiserver, kube-controller-manager and kubectl
 	@bash hack/controlplane/build.sh $(BIN)/controlplane
 
 .PHONY: bench
-bench: controlplane opa gatekeeper ## Run every benchmark (~15 min on 2 cores) and write docs/performance.md; not part of make test
-	cd hack/bench && $(GO) run . -duration 30s -repeat 3 -scale -bench-count 6 -profile bin/bench-profiles -out docs/performance.md
+bench: controlplane opa gatekeeper ## Run every benchmark (~13 min on 2 cores) and write docs/performance.md; not part of make test
+	cd hack/bench && $(GO) run . -duration 30s -repeat 2 -scale -bench-count 3 -profile bin/bench-profiles -out docs/performance.md
 
 .PHONY: gatekeeper
 gatekeeper: ## Build bin/gatekeeper (Gatekeeper, pinned in hack/gatekeeper/go.mod) for the benchmarks

@@ -9,7 +9,7 @@
 //	cd hack/bench && go run . [-duration 30s -repeat 3 -scale -out docs/performance.md]
 //
 // The defaults are a smoke run of a minute or two; `make bench` runs the
-// full set (about 15 minutes on 2 cores).
+// full set (about 13 minutes on 2 cores).
 package main
 
 import (

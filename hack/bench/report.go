@@ -116,7 +116,7 @@ func (r *results) writeWebhook(p func(string, ...any)) {
 		return
 	}
 	p("## 2–3. Webhook over HTTPS, canarygate and bare OPA\n\n")
-	p("An open-loop constant-rate load (vegeta) of realistic AdmissionReviews over HTTPS with keep-alive, %v per attack, each rate %d time(s), targets alternating; figures are medians over the repetitions. ", r.Opts.Duration, r.Opts.Repeat)
+	p("An open-loop constant-rate load (vegeta) of realistic AdmissionReviews over HTTPS with keep-alive (connections opened by a discarded half-second warm-up at up to 500/s, then kept, as the API server keeps its connections to a webhook), %v per attack, each rate %d time(s), targets alternating; figures are medians over the repetitions. ", r.Opts.Duration, r.Opts.Repeat)
 	p("canarygate (`canarygate serve` from test/harness: envtest's kube-apiserver, webhooks registered, its own TLS certificate) receives the reference scenario's requests below, each on all three endpoints (%s); ", strings.Join(endpoints, ", "))
 	p("bare OPA (`opa run --server`, same OPA release, same built-in policies and data, TLS) receives for each of them the input document canarygate builds for that request (facts included, built by pkg/validate's Builder on the same objects) at `POST /v1/data/canarygate/builtin/main/decision`. OPA does no fact lookups, no mutation and no AdmissionReview handling: it is the floor of the policy evaluation alone.\n\n")
 	p("Budget (issue 6): canarygate p99 ≤ 1.5 ms at 1,000/s and ≤ 5 ms at 2,000/s with zero errors, and at least as fast as bare OPA.\n\n")
@@ -192,7 +192,7 @@ func (r *results) writeCheck(p func(string, ...any)) {
 		return
 	}
 	p("## 6. `canarygate check` at scale\n\n")
-	p("`canarygate check -f DIR -o json` on generated manifests (per namespace: 10 InferenceServices, 50 Services, 40 main Ingresses, plus the Namespace), wall time and peak RSS; every run listed. Budget: 10,000 objects ≤ 10 s, memory proportional to the input (compare with the 1,000-object run).\n\n")
+	p("`canarygate check -f DIR -o json` on generated manifests (per namespace: 10 InferenceServices, 50 Services, 40 main Ingresses, plus the Namespace), wall time and peak RSS (the process's own high-water mark, VmHWM, sampled every 5 ms); every run listed. Budget: 10,000 objects ≤ 10 s, memory proportional to the input (compare with the 1,000-object run).\n\n")
 	p("| objects | wall | peak RSS | exit |\n| --- | --- | --- | --- |\n")
 	var small, large checkRow
 	for _, c := range r.Check {

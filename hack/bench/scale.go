@@ -122,19 +122,26 @@ func measureServe(ctx context.Context, env *harness.Env, prev *server, logDir, p
 }
 
 // rss reads a process's resident set size.
-func rss(pid int) (int64, error) {
+func rss(pid int) (int64, error) { return procStatus(pid, "VmRSS:") }
+
+// procStatus reads one memory field (in kB in the file) of
+// /proc/PID/status, in bytes.
+func procStatus(pid int, field string) (int64, error) {
 	raw, err := os.ReadFile(fmt.Sprintf("/proc/%d/status", pid))
 	if err != nil {
 		return 0, err
 	}
 	for _, l := range strings.Split(string(raw), "\n") {
-		if v, ok := strings.CutPrefix(l, "VmRSS:"); ok {
+		if v, ok := strings.CutPrefix(l, field); ok {
 			f := strings.Fields(v)
+			if len(f) == 0 {
+				break
+			}
 			kb, err := strconv.ParseInt(f[0], 10, 64)
 			return kb * 1024, err
 		}
 	}
-	return 0, errors.New("no VmRSS")
+	return 0, fmt.Errorf("/proc/%d/status has no %s", pid, field)
 }
 
 // scaleBench loads the large cluster of issue 6 item 5 (100 namespaces,
@@ -232,8 +239,35 @@ func runCheck(ctx context.Context, bin, dir string, n int) (checkRow, error) {
 	cmd := exec.CommandContext(ctx, bin, "check", "-f", dir, "-o", "json")
 	cmd.Stdout = nil
 	start := time.Now()
-	err := cmd.Run()
-	row := checkRow{Objects: n, Wall: time.Since(start)}
+	if err := cmd.Start(); err != nil {
+		return checkRow{}, err
+	}
+	// The peak RSS is sampled from /proc (VmHWM, the high-water mark of the
+	// process's own memory) while it runs: the rusage of a child counts the
+	// memory of the parent it was started from (the runner, hundreds of
+	// MiB by now) as its own.
+	var peak int64
+	done := make(chan struct{})
+	sampled := make(chan struct{})
+	go func() {
+		defer close(sampled)
+		tick := time.NewTicker(5 * time.Millisecond)
+		defer tick.Stop()
+		for {
+			if v, err := procStatus(cmd.Process.Pid, "VmHWM:"); err == nil {
+				peak = max(peak, v)
+			}
+			select {
+			case <-done:
+				return
+			case <-tick.C:
+			}
+		}
+	}()
+	err := cmd.Wait()
+	close(done)
+	<-sampled
+	row := checkRow{Objects: n, Wall: time.Since(start), MaxRSS: peak}
 	var exit *exec.ExitError
 	switch {
 	case errors.As(err, &exit):
@@ -243,9 +277,6 @@ func runCheck(ctx context.Context, bin, dir string, n int) (checkRow, error) {
 	}
 	if row.Exit == 2 {
 		return row, fmt.Errorf("canarygate check on %s failed (exit 2)", dir)
-	}
-	if ru, ok := cmd.ProcessState.SysUsage().(*syscall.Rusage); ok {
-		row.MaxRSS = ru.Maxrss * 1024
 	}
 	return row, nil
 }
