@@ -27,6 +27,8 @@ type loadResult struct {
 	P50, P99, P999, Max time.Duration
 	// Achieved is the rate the attacker actually sent at.
 	Achieved float64
+	// Began and Ended are the first and last request's send times.
+	Began, Ended time.Time
 	// ServerCPU is the CPU time (user and system) the server process used
 	// during the attack; in a median (results.median), per request.
 	ServerCPU time.Duration
@@ -128,6 +130,7 @@ func attack(name string, targets []vegeta.Target, rate int, d time.Duration, ca 
 			}
 		}
 	}
+	res.Began, res.Ended = first, last
 	if span := last.Sub(first).Seconds(); span > 0 {
 		res.Achieved = float64(res.Requests-1) / span
 	}

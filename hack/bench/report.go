@@ -163,6 +163,7 @@ func (r *results) writeWebhook(p func(string, ...any)) {
 		}
 	}
 	r.writeProfiles(p)
+	r.writeServerSide(p)
 	if len(r.Sanity) > 0 {
 		p("\nThe requests (each sent once before the load; canarygate's answer, and the items bare OPA returns for the same input):\n\n| request | endpoint | canarygate | OPA items |\n| --- | --- | --- | --- |\n")
 		for _, s := range r.Sanity {

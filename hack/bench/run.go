@@ -43,6 +43,7 @@ type results struct {
 	Profiles    []profileRow
 	API         []apiRow
 	APIProfile  *profileRow
+	ServerSide  []sideRow
 	Check       []checkRow
 	Notes       []string
 }
@@ -267,6 +268,15 @@ func webhookBench(ctx context.Context, o options, res *results) error {
 				time.Sleep(2 * time.Second) // let queues drain and GC settle
 			}
 		}
+	}
+	var windows [][2]time.Time
+	for _, l := range res.Loads {
+		if l.Target == "canarygate" && l.Rate == o.Rates[0] {
+			windows = append(windows, [2]time.Time{l.Began, l.Ended})
+		}
+	}
+	if res.ServerSide, err = decisionTimes(srv.log.Name(), reqs, windows); err != nil {
+		say("  serve's decision times: %v", err)
 	}
 	for _, t := range tgts {
 		res.Highest[t.name], res.SearchSteps = highest(ctx, t.name, t.targets, t.ca, res, o)
