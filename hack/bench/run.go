@@ -9,6 +9,7 @@ import (
 	"fmt"
 	"io"
 	"net/http"
+	"net/url"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -203,7 +204,13 @@ func webhookBench(ctx context.Context, o options, res *results) error {
 			cg, op, err := prev(now)
 			return cg, withURL(op), err
 		}
-		res.Notes = append(res.Notes, "opa: `"+filepath.Base(opaBin)+" "+strings.Join(opa.Args, " ")+"`")
+		// The runner's scratch folder and port change every run and name
+		// this machine's paths: the report shows them as DIR and PORT.
+		args := strings.ReplaceAll(strings.Join(opa.Args, " "), tmp, "DIR")
+		if u, err := url.Parse(opa.URL); err == nil && u.Port() != "" {
+			args = strings.ReplaceAll(args, ":"+u.Port(), ":PORT")
+		}
+		res.Notes = append(res.Notes, "opa: `"+filepath.Base(opaBin)+" "+args+"`")
 	}
 
 	say("checking each request's decision once")
