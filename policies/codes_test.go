@@ -18,23 +18,24 @@ import (
 
 var codeRE = regexp.MustCompile(`"(CG[0-9]{3})"`)
 
+// codeEntry is one code of codes.json.
+type codeEntry struct {
+	Endpoint    string `json:"endpoint"`
+	Enforcement string `json:"enforcement"`
+	Title       string `json:"title"`
+}
+
 type codeTable struct {
 	Canarygate struct {
 		Builtin struct {
-			Codes map[string]struct {
-				Endpoint    string `json:"endpoint"`
-				Enforcement string `json:"enforcement"`
-				Title       string `json:"title"`
-			} `json:"codes"`
+			Codes map[string]codeEntry `json:"codes"`
 		} `json:"builtin"`
 	} `json:"canarygate"`
 }
 
-// TestCodesAreDeclaredTestedAndDocumented keeps the code table, the rules,
-// their tests and docs/policies.md in step: a code a rule emits must be in
-// the table (with one endpoint and a valid enforcement), tested, and
-// documented.
-func TestCodesAreDeclaredTestedAndDocumented(t *testing.T) {
+// readCodes returns the code table, codes.json.
+func readCodes(t *testing.T) map[string]codeEntry {
+	t.Helper()
 	raw, err := fs.ReadFile(policies.FS, "codes.json")
 	if err != nil {
 		t.Fatal(err)
@@ -43,7 +44,15 @@ func TestCodesAreDeclaredTestedAndDocumented(t *testing.T) {
 	if err := json.Unmarshal(raw, &table); err != nil {
 		t.Fatal(err)
 	}
-	codes := table.Canarygate.Builtin.Codes
+	return table.Canarygate.Builtin.Codes
+}
+
+// TestCodesAreDeclaredTestedAndDocumented keeps the code table, the rules,
+// their tests and docs/policies.md in step: a code a rule emits must be in
+// the table (with one endpoint and a valid enforcement), tested, and
+// documented.
+func TestCodesAreDeclaredTestedAndDocumented(t *testing.T) {
+	codes := readCodes(t)
 	emitted := map[string]bool{}
 	tested := map[string]bool{}
 	entries, err := fs.ReadDir(policies.FS, ".")
@@ -105,15 +114,7 @@ var (
 // code on the lint endpoint (and cost the gate for nothing), and an area
 // listed under no endpoint of its codes would never run in serve.
 func TestAreasHoldOneEndpoint(t *testing.T) {
-	raw, err := fs.ReadFile(policies.FS, "codes.json")
-	if err != nil {
-		t.Fatal(err)
-	}
-	var table codeTable
-	if err := json.Unmarshal(raw, &table); err != nil {
-		t.Fatal(err)
-	}
-	codes := table.Canarygate.Builtin.Codes
+	codes := readCodes(t)
 
 	// The codes each area's rules emit, from the sources.
 	emits := map[string][]string{}
