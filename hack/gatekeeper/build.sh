@@ -15,35 +15,6 @@ set -euo pipefail
 
 here="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
 repo="$(cd "$here/../.." && pwd)"
-dest="${1:-$repo/bin/gatekeeper}"
-mkdir -p "$(dirname "$dest")"
-dest="$(cd "$(dirname "$dest")" && pwd)/$(basename "$dest")"
-
-# The tool module stands alone: no workspace, a static binary, no C toolchain.
-export GOWORK=off
-export CGO_ENABLED=0
-GO="${GO:-go}"
-
-# Serialise concurrent runs so the binary is built once; it lands via rename,
-# never half-written.
-if command -v flock >/dev/null 2>&1; then
-	exec 9>"$dest.build.lock"
-	flock 9
-fi
-
-version="$(cd "$here" && "$GO" list -m -f '{{.Version}}' github.com/open-policy-agent/gatekeeper/v3)"
-if [[ -x "$dest" && "$dest" -nt "$here/go.mod" && "$dest" -nt "$here/go.sum" ]]; then
-	echo "gatekeeper $version: up to date at $dest"
-	exit 0
-fi
-
-echo "building gatekeeper $version (first time only, several minutes)..."
-start=$SECONDS
-tmp="$dest.tmp.$$"
-if ! (cd "$here" && "$GO" build -trimpath -ldflags "-s -w" -o "$tmp" github.com/open-policy-agent/gatekeeper/v3); then
-	rm -f "$tmp"
-	echo "build of gatekeeper $version failed" >&2
-	exit 1
-fi
-mv -f "$tmp" "$dest"
-echo "built gatekeeper $version in $((SECONDS - start))s -> $dest"
+# shellcheck source=../lib/gotool.sh
+source "$repo/hack/lib/gotool.sh"
+gotool_build "$here" gatekeeper github.com/open-policy-agent/gatekeeper/v3 github.com/open-policy-agent/gatekeeper/v3 "several minutes" "${1:-$repo/bin/gatekeeper}"

@@ -12,56 +12,26 @@ set -euo pipefail
 
 here="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
 repo="$(cd "$here/../.." && pwd)"
-
-out="${1:-$repo/bin/helm}"
-mkdir -p "$(dirname "$out")"
-out="$(cd "$(dirname "$out")" && pwd)/$(basename "$out")"
-
-# The tool module stands alone: no workspace, a static binary, no C toolchain.
-export GOWORK=off
-export CGO_ENABLED=0
 GO="${GO:-go}"
-
-# Serialise concurrent runs (e.g. several test packages calling this at once)
-# so helm is built once; the build also lands via rename, never half-written.
-if command -v flock >/dev/null 2>&1; then
-	exec 9>"$out.build.lock"
-	flock 9
-fi
-
-if [[ -x "$out" && "$out" -nt "$here/go.mod" && "$out" -nt "$here/go.sum" ]]; then
-	echo "helm: up to date at $out"
-	exit 0
-fi
-
-mod_version() { # module-path
-	(cd "$here" && "$GO" list -m -f '{{.Version}}' "$1")
-}
-
-helm_version="$(mod_version helm.sh/helm/v3)"    # e.g. v3.22.0
-client_go="$(mod_version k8s.io/client-go)"      # e.g. v0.37.0
 
 # The stamps helm's own Makefile sets: the release `helm version` reports,
 # and the Kubernetes version `helm template` and `helm lint` assume without a
 # cluster (.Capabilities.KubeVersion and the deprecated-API check), derived
 # from client-go v0.X.Y as Kubernetes 1.X. Without them helm assumes v1.20.
-k8s_minor="${client_go#v0.}"
-k8s_minor="${k8s_minor%%.*}"
-ldflags="-s -w"
-ldflags+=" -X helm.sh/helm/v3/internal/version.version=$helm_version"
-ldflags+=" -X helm.sh/helm/v3/internal/version.metadata="
-ldflags+=" -X helm.sh/helm/v3/internal/version.gitTreeState=clean"
-for pkg in helm.sh/helm/v3/pkg/lint/rules helm.sh/helm/v3/pkg/chartutil; do
-	ldflags+=" -X $pkg.k8sVersionMajor=1 -X $pkg.k8sVersionMinor=$k8s_minor"
-done
+gotool_ldflags() { # helm-version
+	local client_go k8s_minor flags pkg
+	client_go="$(cd "$here" && GOWORK=off "$GO" list -m -f '{{.Version}}' k8s.io/client-go)" # e.g. v0.37.0
+	k8s_minor="${client_go#v0.}"
+	k8s_minor="${k8s_minor%%.*}"
+	flags="-X helm.sh/helm/v3/internal/version.version=$1"
+	flags+=" -X helm.sh/helm/v3/internal/version.metadata="
+	flags+=" -X helm.sh/helm/v3/internal/version.gitTreeState=clean"
+	for pkg in helm.sh/helm/v3/pkg/lint/rules helm.sh/helm/v3/pkg/chartutil; do
+		flags+=" -X $pkg.k8sVersionMajor=1 -X $pkg.k8sVersionMinor=$k8s_minor"
+	done
+	echo "$flags"
+}
 
-echo "building helm $helm_version (Kubernetes 1.$k8s_minor; first time only, about a minute)..."
-start=$SECONDS
-tmp="$out.tmp.$$"
-if ! (cd "$here" && "$GO" build -trimpath -ldflags "$ldflags" -o "$tmp" helm.sh/helm/v3/cmd/helm); then
-	rm -f "$tmp"
-	echo "build of helm $helm_version failed" >&2
-	exit 1
-fi
-mv -f "$tmp" "$out"
-echo "built helm $helm_version in $((SECONDS - start))s -> $out"
+# shellcheck source=../lib/gotool.sh
+source "$repo/hack/lib/gotool.sh"
+gotool_build "$here" helm helm.sh/helm/v3 helm.sh/helm/v3/cmd/helm "about a minute" "${1:-$repo/bin/helm}"

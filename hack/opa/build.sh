@@ -14,35 +14,6 @@ set -euo pipefail
 
 here="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
 repo="$(cd "$here/../.." && pwd)"
-dest="${1:-$repo/bin/opa}"
-mkdir -p "$(dirname "$dest")"
-dest="$(cd "$(dirname "$dest")" && pwd)/$(basename "$dest")"
-
-# The tool module stands alone: no workspace, a static binary, no C toolchain.
-export GOWORK=off
-export CGO_ENABLED=0
-GO="${GO:-go}"
-
-# Serialise concurrent runs so the binary is built once; it lands via rename,
-# never half-written.
-if command -v flock >/dev/null 2>&1; then
-	exec 9>"$dest.build.lock"
-	flock 9
-fi
-
-version="$(cd "$here" && "$GO" list -m -f '{{.Version}}' github.com/open-policy-agent/opa)"
-if [[ -x "$dest" && "$dest" -nt "$here/go.mod" && "$dest" -nt "$here/go.sum" ]]; then
-	echo "opa $version: up to date at $dest"
-	exit 0
-fi
-
-echo "building opa $version (first time only, a minute or two)..."
-start=$SECONDS
-tmp="$dest.tmp.$$"
-if ! (cd "$here" && "$GO" build -trimpath -ldflags "-s -w" -o "$tmp" github.com/open-policy-agent/opa); then
-	rm -f "$tmp"
-	echo "build of opa $version failed" >&2
-	exit 1
-fi
-mv -f "$tmp" "$dest"
-echo "built opa $version in $((SECONDS - start))s -> $dest"
+# shellcheck source=../lib/gotool.sh
+source "$repo/hack/lib/gotool.sh"
+gotool_build "$here" opa github.com/open-policy-agent/opa github.com/open-policy-agent/opa "a minute or two" "${1:-$repo/bin/opa}"
